@@ -1,0 +1,341 @@
+"""Readers and writers for the file formats ernie3_lite trains on (see data_samples/README.md).
+
+Plain text (documents split by blank lines), JSONL, CLUE-style classification (TSV or JSONL),
+BIO/BIOES NER files, knowledge-graph triples (TSV) and the People's Daily news JSONL layout.
+Every reader checks each line and raises `DataFormatError("path:line: what was expected")`, so a
+user who brings their own data learns exactly which line to fix. Files are UTF-8 (a BOM is
+accepted), with LF or CRLF line ends. Stdlib only: this module sits below torch and jieba.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+PathLike = str | os.PathLike
+
+
+class DataFormatError(ValueError):
+    """A malformed data line; `path` and 1-based `line` (None for a whole-file problem)."""
+
+    def __init__(self, message: str, *, path: PathLike, line: int | None = None):
+        self.path, self.line, self.reason = str(path), line, message
+        where = self.path if line is None else f"{self.path}:{line}"
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass(frozen=True)
+class ClassificationExample:
+    text: str
+    label: str  # kept as written in the file ("1", "entailment", ...); map to ids downstream
+    text_b: str | None = None
+
+
+@dataclass(frozen=True)
+class NerSentence:
+    tokens: tuple[str, ...]
+    tags: tuple[str, ...]  # "O", "B-PER", "I-PER", ... as written (no repair, see read_bio)
+
+
+@dataclass(frozen=True)
+class Triple:
+    head: str
+    relation: str
+    tail: str
+
+
+@dataclass(frozen=True)
+class NewsDocument:
+    doc_id: str
+    headline: str
+    paragraphs: tuple[str, ...]
+    entities: tuple[tuple[tuple[int, int, str], ...], ...]  # per paragraph: (start, end, label)
+
+
+def numbered_lines(path: PathLike) -> Iterator[tuple[int, str]]:
+    """(1-based line number, line without its line end); undecodable bytes name their line."""
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+            except UnicodeDecodeError as err:
+                raise DataFormatError(f"not valid UTF-8 ({err.reason})", path=path, line=lineno)
+            yield lineno, line.rstrip("\r\n")
+
+
+# ---- plain text and JSONL ----------------------------------------------------------------------
+def read_plain_text(path: PathLike) -> list[str]:
+    """Documents separated by one or more blank lines; a document's lines are joined with '\\n'."""
+    docs, current = [], []
+    for _, line in numbered_lines(path):
+        if line.strip():
+            current.append(line.rstrip())
+        elif current:
+            docs.append("\n".join(current))
+            current = []
+    if current:
+        docs.append("\n".join(current))
+    return docs
+
+
+def read_jsonl(path: PathLike, *, required_keys: Iterable[str] = ()) -> list[dict]:
+    """One JSON object per line (blank lines skipped), each with at least `required_keys`."""
+    required = list(required_keys)
+    records = []
+    for lineno, record in _json_records(path, required):
+        missing = [k for k in required if k not in record]
+        if missing:
+            raise DataFormatError(f"expected a JSON object with keys {required}; missing {missing}",
+                                  path=path, line=lineno)
+        records.append(record)
+    return records
+
+
+def _json_records(path: PathLike, keys: list[str] | None = None) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for each non-blank line; `keys` only words the error message."""
+    expected = f"expected a JSON object with keys {keys}" if keys else "expected a JSON object"
+    for lineno, line in numbered_lines(path):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise DataFormatError(f"{expected}; invalid JSON: {err.msg}", path=path, line=lineno)
+        if not isinstance(record, dict):
+            got = type(record).__name__
+            raise DataFormatError(f"{expected}, got {got}", path=path, line=lineno)
+        yield lineno, record
+
+
+# ---- classification ----------------------------------------------------------------------------
+def read_classification(path: PathLike) -> list[ClassificationExample]:
+    """CLUE-style classification data.
+
+    `.json`/`.jsonl` files: one object per line with `sentence` (or `sentence1` [+ `sentence2`])
+    and `label`. Anything else is a TSV whose header names the columns: `label` and `text_a`
+    are required, `text_b` is optional, other columns are ignored.
+    """
+    if Path(path).suffix in (".json", ".jsonl"):
+        records = _json_records(path, ["sentence", "label"])
+        return [_classification_from_json(path, lineno, rec) for lineno, rec in records]
+    rows = numbered_lines(path)
+    _, header_line = next(rows, (1, ""))
+    header = header_line.split("\t")
+    if "label" not in header or "text_a" not in header:
+        raise DataFormatError(f"expected a header with 'label' and 'text_a', got {header_line!r}",
+                              path=path, line=1)
+    col = {name: i for i, name in enumerate(header)}
+    examples = []
+    for lineno, line in rows:
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        if len(fields) != len(header):
+            raise DataFormatError(f"expected {len(header)} tab-separated fields {header}, got "
+                                  f"{len(fields)}", path=path, line=lineno)
+        label, text = fields[col["label"]].strip(), fields[col["text_a"]]
+        if not label or not text.strip():
+            raise DataFormatError("empty label or text_a", path=path, line=lineno)
+        text_b = fields[col["text_b"]] if "text_b" in col else None
+        examples.append(ClassificationExample(text, label, text_b))
+    return examples
+
+
+def _classification_from_json(path: PathLike, lineno: int, rec: dict) -> ClassificationExample:
+    text = rec.get("sentence", rec.get("sentence1"))
+    if not isinstance(text, str) or "label" not in rec:
+        raise DataFormatError("expected a JSON object with keys ['sentence', 'label'] (or "
+                              "'sentence1'/'sentence2')", path=path, line=lineno)
+    return ClassificationExample(text, str(rec["label"]), rec.get("sentence2"))
+
+
+# ---- NER ---------------------------------------------------------------------------------------
+_TAG = re.compile(r"O|[BIES]-\S+")
+
+
+def read_bio(path: PathLike) -> list[NerSentence]:
+    """One token per line, `token tag` (space or tab; CoNLL files: first column token, last tag).
+
+    A blank line ends a sentence; `-DOCSTART-` lines are skipped. Tags are O or B-/I-/E-/S-X
+    (BIO and BIOES). Tags are returned exactly as written: an I-X after O (or after another type)
+    is NOT rewritten here; `tag_spans` treats it as the start of an X entity (conlleval rule).
+    """
+    sentences, tokens, tags = [], [], []
+    for lineno, line in numbered_lines(path):
+        fields = line.split()
+        if not fields or fields[0] == "-DOCSTART-":
+            if tokens:
+                sentences.append(NerSentence(tuple(tokens), tuple(tags)))
+                tokens, tags = [], []
+            continue
+        if len(fields) < 2:
+            raise DataFormatError(f"expected 'token tag', got {line!r}", path=path, line=lineno)
+        if not _TAG.fullmatch(fields[-1]):
+            raise DataFormatError(f"expected a tag O, B-X, I-X, E-X or S-X, got {fields[-1]!r}",
+                                  path=path, line=lineno)
+        tokens.append(fields[0])
+        tags.append(fields[-1])
+    if tokens:
+        sentences.append(NerSentence(tuple(tokens), tuple(tags)))
+    return sentences
+
+
+def tag_spans(tags: Iterable[str]) -> list[tuple[int, int, str]]:
+    """(start, end, label) entity spans, end exclusive, from BIO or BIOES tags.
+
+    An entity starts at B-X or S-X, or at an I-X/E-X that does not continue an X entity; it ends
+    after E-X or S-X, or before any tag that does not continue it.
+    """
+    spans: list[tuple[int, int, str]] = []
+    start, label = None, None
+    for i, tag in enumerate([*tags, "O"]):
+        prefix, _, kind = tag.partition("-")
+        continues = prefix in ("I", "E") and kind == label and start is not None
+        if not continues and start is not None:
+            spans.append((start, i, label))
+            start = label = None
+        if prefix in ("B", "S") or (prefix in ("I", "E") and not continues):
+            start, label = i, kind
+        if prefix in ("E", "S") and start is not None:
+            spans.append((start, i + 1, label))
+            start = label = None
+    return spans
+
+
+def spans_to_bio(length: int, spans: Iterable[tuple[int, int, str]]) -> list[str]:
+    """BIO tags for `length` tokens from non-overlapping (start, end, label) spans."""
+    tags = ["O"] * length
+    for start, end, label in spans:
+        if not 0 <= start < end <= length or any(t != "O" for t in tags[start:end]):
+            raise ValueError(f"span {(start, end, label)} is out of range or overlaps another")
+        tags[start:end] = [f"B-{label}"] + [f"I-{label}"] * (end - start - 1)
+    return tags
+
+
+# ---- knowledge-graph triples -------------------------------------------------------------------
+TRIPLES_HEADER = "head\trelation\ttail"
+
+
+def read_triples(path: PathLike) -> list[Triple]:
+    """`head<TAB>relation<TAB>tail` rows after the header line `head<TAB>relation<TAB>tail`."""
+    rows = numbered_lines(path)
+    _, header = next(rows, (1, ""))
+    if header != TRIPLES_HEADER:
+        raise DataFormatError(f"expected the header {TRIPLES_HEADER!r}, got {header!r}",
+                              path=path, line=1)
+    triples = []
+    for lineno, line in rows:
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        if len(fields) != 3 or not all(f.strip() for f in fields):
+            raise DataFormatError(f"expected 'head<TAB>relation<TAB>tail', got {line!r}",
+                                  path=path, line=lineno)
+        triples.append(Triple(*fields))
+    return triples
+
+
+# ---- People's Daily news JSONL -----------------------------------------------------------------
+NEWS_KEYS = ("doc_id", "headline", "paragraphs", "entities")
+
+
+def read_news(path: PathLike) -> list[NewsDocument]:
+    """The news layout: {"doc_id", "headline", "paragraphs": [...], "entities": [[[s, e, label]]]}.
+
+    Entity offsets are characters into their paragraph, end exclusive, and must lie inside it.
+    """
+    docs = []
+    for lineno, rec in _json_records(path, list(NEWS_KEYS)):
+        docs.append(_news_document(path, lineno, rec))
+    return docs
+
+
+def _news_document(path: PathLike, lineno: int, rec: dict) -> NewsDocument:
+    def fail(message: str):
+        raise DataFormatError(f"expected a JSON object with keys {list(NEWS_KEYS)}; {message}",
+                              path=path, line=lineno)
+
+    missing = [k for k in NEWS_KEYS if k not in rec]
+    if missing:
+        fail(f"missing {missing}")
+    paragraphs, entities = rec["paragraphs"], rec["entities"]
+    if not isinstance(rec["doc_id"], str) or not isinstance(rec["headline"], str):
+        fail("doc_id and headline must be strings")
+    if not isinstance(paragraphs, list) or not all(isinstance(p, str) for p in paragraphs):
+        fail("paragraphs must be a list of strings")
+    if not isinstance(entities, list) or len(entities) != len(paragraphs):
+        fail(f"entities must be a list with one entry per paragraph ({len(paragraphs)})")
+    checked = []
+    for k, (paragraph, spans) in enumerate(zip(paragraphs, entities)):
+        if not isinstance(spans, list):
+            fail(f"entities[{k}] must be a list of [start, end, label]")
+        for span in spans:
+            ok = (isinstance(span, list) and len(span) == 3 and isinstance(span[2], str)
+                  and all(type(x) is int for x in span[:2]))
+            if not ok or not 0 <= span[0] < span[1] <= len(paragraph) or not span[2]:
+                fail(f"entity {span!r} in paragraph {k} is not [start, end, label] with "
+                     f"0 <= start < end <= {len(paragraph)}")
+        checked.append(tuple((s, e, label) for s, e, label in spans))
+    return NewsDocument(rec["doc_id"], rec["headline"], tuple(paragraphs), tuple(checked))
+
+
+# ---- writers (atomic: a crash never leaves half a file) -----------------------------------------
+def atomic_write_text(path: PathLike, text: str) -> None:
+    """Write `text` to a temporary file next to `path`, then rename it over `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def write_jsonl(path: PathLike, records: Iterable[dict]) -> None:
+    lines = (json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    atomic_write_text(path, "".join(lines))
+
+
+def write_news(path: PathLike, docs: Iterable[NewsDocument]) -> None:
+    write_jsonl(path, ({"doc_id": d.doc_id, "headline": d.headline, "paragraphs": d.paragraphs,
+                        "entities": d.entities} for d in docs))
+
+
+def _tsv_row(fields: Iterable[str]) -> str:
+    fields = list(fields)
+    if any("\t" in f or "\n" in f or "\r" in f for f in fields):
+        raise ValueError(f"a TSV field contains a tab or line break: {fields}")
+    return "\t".join(fields) + "\n"
+
+
+def write_triples(path: PathLike, triples: Iterable[Triple | tuple[str, str, str]]) -> None:
+    rows = (_tsv_row(t.__dict__.values() if isinstance(t, Triple) else t) for t in triples)
+    atomic_write_text(path, TRIPLES_HEADER + "\n" + "".join(rows))
+
+
+def write_classification(path: PathLike, examples: Iterable[ClassificationExample]) -> None:
+    """TSV with header `label<TAB>text_a` (plus `<TAB>text_b` if any example has a text_b)."""
+    examples = list(examples)
+    pairs = any(e.text_b is not None for e in examples)
+    header = ["label", "text_a", "text_b"] if pairs else ["label", "text_a"]
+    rows = (_tsv_row([e.label, e.text, e.text_b or ""][: len(header)]) for e in examples)
+    atomic_write_text(path, _tsv_row(header) + "".join(rows))
+
+
+def write_bio(path: PathLike, sentences: Iterable[NerSentence]) -> None:
+    """`token tag` per line, a blank line after each sentence (tokens must not be whitespace)."""
+    blocks = []
+    for sent in sentences:
+        if len(sent.tokens) != len(sent.tags) or any(not t.strip() or t.split() != [t]
+                                                     for t in sent.tokens):
+            raise ValueError(f"bad NER sentence (lengths differ or a token has spaces): {sent}")
+        blocks.append("".join(f"{tok} {tag}\n" for tok, tag in zip(sent.tokens, sent.tags)) + "\n")
+    atomic_write_text(path, "".join(blocks))
