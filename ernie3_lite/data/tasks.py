@@ -1,0 +1,179 @@
+"""Example builders for the five ERNIE 3.0 pre-training tasks (arXiv 2107.02137 §3.2).
+
+This module holds the two masked-LM tasks of the NLU network, knowledge masked LM (§3.2.1) and
+universal knowledge-text prediction (UKTP, §3.2.3), and re-exports the others:
+
+| task                      | builder                   | module            |
+|---------------------------|---------------------------|-------------------|
+| knowledge masked LM       | `KnowledgeMaskedLM`       | here              |
+| document LM               | `DocumentStream`          | `tasks_document`  |
+| sentence reordering       | `SentenceReordering`      | `tasks_structure` |
+| sentence distance         | `SentenceDistance`        | `tasks_structure` |
+| UKTP                      | `KnowledgeTextPrediction` | here              |
+
+Builders return dicts of tensors (`input_ids`, `token_type_ids`, `task_type_ids` (T,) and `labels`),
+which `collate` pads into batches. Each builder owns a seeded `random.Random`. Texts come in as
+`EncodedText` (token ids + segmentation units, see `masking.encode_segmented`): segmenting is the
+slow part, so callers cache it.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from ernie3_lite.data.collate import TaskType, collate, example_dict, join_segments
+from ernie3_lite.data.masking import (
+    EncodedText,
+    KnowledgeMasker,
+    MaskedExample,
+    MaskedUnit,
+    MaskingConfig,
+    UnitSpans,
+)
+from ernie3_lite.data.tasks_document import DocumentStream
+from ernie3_lite.data.tasks_structure import (
+    SentenceDistance,
+    SentencePair,
+    SentenceReordering,
+    num_reorder_classes,
+    permutation_from_index,
+    permutation_index,
+)
+
+__all__ = [
+    "DocumentStream", "KnowledgeMaskedLM", "KnowledgeTextPrediction", "MaskedInput",
+    "SentenceDistance", "SentencePair", "SentenceReordering", "TaskType", "collate",
+    "num_reorder_classes", "pack_texts", "permutation_from_index", "permutation_index",
+]
+
+
+def pack_texts(texts: Iterable[EncodedText], *, max_tokens: int) -> Iterator[EncodedText]:
+    """Concatenate consecutive texts (sentences of a document) into chunks of <= max_tokens.
+
+    A text longer than `max_tokens` is cut into pieces; units crossing a cut are dropped.
+    """
+    ids: list[int] = []
+    parts: list[UnitSpans] = []
+    for text in texts:
+        for start in range(0, len(text), max_tokens):
+            piece = text.ids[start : start + max_tokens]
+            if ids and len(ids) + len(piece) > max_tokens:
+                yield EncodedText(tuple(ids), UnitSpans.concat(parts))
+                ids, parts = [], []
+            parts.append(_clip(text.spans, start=start, stop=start + len(piece)).shifted(len(ids)))
+            ids.extend(piece)
+    if ids:
+        yield EncodedText(tuple(ids), UnitSpans.concat(parts))
+
+
+def _clip(spans: UnitSpans, *, start: int, stop: int) -> UnitSpans:
+    """Units inside tokens [start, stop), re-indexed from `start`."""
+    levels = (spans.word, spans.phrase, spans.entity)
+    if start == 0 and all(e <= stop for level in levels for _, e in level):
+        return spans  # the common case: a whole text
+
+    def keep(level):
+        return tuple((s - start, e - start) for s, e in level if start <= s and e <= stop)
+
+    return UnitSpans(*(keep(level) for level in levels))
+
+
+@dataclass
+class MaskedInput:
+    """A masked example before it becomes a dict: what `render_masked_example` needs."""
+
+    original_ids: list[int]
+    masked: MaskedExample
+    token_type_ids: list[int] | Tensor
+
+    def to_dict(self) -> dict[str, Tensor]:
+        return example_dict(
+            self.masked.input_ids, token_type_ids=self.token_type_ids, labels=self.masked.labels
+        )
+
+
+class KnowledgeMaskedLM:
+    """``[CLS] text [SEP]``, knowledge-masked (ERNIE 3.0 §3.2.1), the text cut to fit max_len."""
+
+    def __init__(
+        self, tokenizer, *, max_len: int, config: MaskingConfig | None = None, seed: int = 0
+    ):
+        if max_len < 3:
+            raise ValueError(f"max_len must be >= 3, got {max_len}")
+        self.tokenizer, self.max_len = tokenizer, max_len
+        self.masker = KnowledgeMasker.from_tokenizer(tokenizer, config)
+        self.rng = random.Random(seed)
+
+    def mask(self, text: EncodedText) -> MaskedInput:
+        body = list(text.ids[: self.max_len - 2])
+        tok = self.tokenizer
+        ids, _, _ = join_segments([body], cls_id=tok.cls_id, sep_id=tok.sep_id)
+        # units beyond the cut are skipped by the masker (they run past the end or over [SEP])
+        masked = self.masker(ids, text.spans, rng=self.rng, span_offset=1)
+        return MaskedInput(ids, masked, torch.zeros(len(ids), dtype=torch.long))
+
+    def __call__(self, text: EncodedText) -> dict[str, Tensor]:
+        return self.mask(text).to_dict()
+
+    def batch(self, texts: Iterable[EncodedText]) -> dict[str, Tensor]:
+        return collate([self(t) for t in texts], pad_id=self.tokenizer.pad_id)
+
+
+class KnowledgeTextPrediction:
+    """UKTP (ERNIE 3.0 §3.2.3): ``[CLS] head relation tail [SEP] sentence [SEP]``.
+
+    With probability `relation_prob` the whole relation is masked (the model must read the
+    sentence to name it, as in distant supervision); otherwise the sentence is knowledge-masked
+    and the triple stays visible. Either way BERT 80/10/10 replacement applies and labels are set
+    only on masked tokens. The sentence is truncated to fit `max_len`; the triple never is.
+    """
+
+    def __init__(
+        self,
+        tokenizer,
+        *,
+        max_len: int,
+        relation_prob: float = 0.5,
+        config: MaskingConfig | None = None,
+        seed: int = 0,
+    ):
+        if not 0.0 <= relation_prob <= 1.0:
+            raise ValueError(f"relation_prob must be in [0, 1], got {relation_prob}")
+        self.tokenizer, self.max_len, self.relation_prob = tokenizer, max_len, relation_prob
+        self.masker = KnowledgeMasker.from_tokenizer(tokenizer, config)
+        self.rng = random.Random(seed)
+
+    def relation_span(self, head: str, relation: str) -> tuple[int, int]:
+        """Token span of the relation in the joined input: it starts after [CLS] and the head."""
+        start = 1 + len(self.tokenizer.encode(head))
+        return start, start + len(self.tokenizer.encode(relation))
+
+    def mask(self, *, head: str, relation: str, tail: str, sentence: EncodedText) -> MaskedInput:
+        tok = self.tokenizer
+        triple = [*tok.encode(head), *tok.encode(relation), *tok.encode(tail)]
+        room = self.max_len - 3 - len(triple)
+        if room < 1 or not tok.encode(relation):
+            raise ValueError(f"({head}, {relation}, {tail}) does not fit max_len={self.max_len}")
+        segments = [triple, list(sentence.ids[:room])]
+        ids, types, starts = join_segments(segments, cls_id=tok.cls_id, sep_id=tok.sep_id)
+        if self.rng.random() < self.relation_prob:
+            rel_start, rel_end = self.relation_span(head, relation)
+            units = [MaskedUnit(rel_start, rel_end, "relation")]
+            masked = self.masker.replace(torch.tensor(ids), units, rng=self.rng)
+        else:
+            in_sentence = torch.zeros(len(ids), dtype=torch.bool)
+            in_sentence[starts[1] : len(ids) - 1] = True  # (T,) the sentence, not its [SEP]
+            masked = self.masker(
+                ids, sentence.spans, rng=self.rng, maskable=in_sentence, span_offset=starts[1]
+            )
+        return MaskedInput(ids, masked, types)
+
+    def __call__(
+        self, *, head: str, relation: str, tail: str, sentence: EncodedText
+    ) -> dict[str, Tensor]:
+        return self.mask(head=head, relation=relation, tail=tail, sentence=sentence).to_dict()
