@@ -1,0 +1,255 @@
+"""Transformer-XL relative multi-head attention (Transformer-XL arXiv 1901.02860 §3.3, App. B).
+
+ERNIE 3.0 (arXiv 2107.02137 §3.1) builds its universal and task networks from Transformer-XL
+layers; this module is the attention of one such layer. Batch-first notation: B batch, Q query
+length (current segment), M memory length, K = M + Q keys, H heads, Dh head width, R relative
+positions (R = K for causal attention, R = K + Q - 1 for bidirectional attention).
+
+The score of query i and key j (query i sits at key index M + i, so its distance is M + i - j) is
+the sum of the four terms of §3.3::
+
+    A_ij = q_i·k_j  (a)  +  q_i·W_{k,R} R_{M+i-j}  (b)  +  u·k_j  (c)  +  v·W_{k,R} R_{M+i-j}  (d)
+         = (q_i + u)·k_j  [AC]          +  (q_i + v)·W_{k,R} R_{M+i-j}  [BD]
+
+AC is one matmul. BD is one matmul against all R distances followed by ``rel_shift`` (App. B),
+which moves each row into key order. The sum is scaled by 1/sqrt(Dh), masked and soft-maxed.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+IMPLS = ("reference", "fast", "sdpa")
+
+
+def relative_positions(*, qlen: int, klen: int, bidirectional: bool, clamp_len: int | None = None,
+                       device: torch.device | str | None = None) -> Tensor:
+    """(R,) float distances in descending order: klen-1, ..., 0 [, -1, ..., -(qlen-1)].
+
+    Causal attention only needs the K non-negative distances (TXL's ``pos_seq``); bidirectional
+    attention also needs the Q-1 negative ones, for keys to the right of the query (as XLNet's
+    ``attn_type="bi"``). ``clamp_len`` caps |distance| (TXL's ``clamp_len``).
+    """
+    end = -qlen if bidirectional else -1
+    pos = torch.arange(klen - 1, end, -1, device=device, dtype=torch.float32)  # (R,)
+    if clamp_len is not None:
+        pos = pos.clamp(min=-clamp_len, max=clamp_len)
+    return pos
+
+
+def sinusoid_embedding(positions: Tensor, d_model: int) -> Tensor:
+    """(R,) distances -> (R, d_model) = [sin(p·ω) | cos(p·ω)], ω_k = 1/10000^(2k/d) (TXL §3.3).
+
+    Halves are concatenated, not interleaved, as in the Transformer-XL code. Computed in the
+    positions' dtype when it is floating (float64 in tests), float32 otherwise.
+    """
+    if d_model % 2:
+        raise ValueError(f"d_model must be even for sinusoid positions, got {d_model}")
+    dtype = positions.dtype if positions.is_floating_point() else torch.float32
+    steps = torch.arange(0, d_model, 2, device=positions.device, dtype=dtype)  # (d/2,)
+    inv_freq = 1.0 / (10000 ** (steps / d_model))
+    angles = torch.outer(positions.to(dtype), inv_freq)  # (R, d/2)
+    return torch.cat([angles.sin(), angles.cos()], dim=-1)  # (R, d_model)
+
+
+def rel_shift(x: Tensor, *, klen: int) -> Tensor:
+    """(B, H, Q, R) scores per distance -> (B, H, Q, K) scores per key (TXL App. B).
+
+    Column r of ``x`` holds distance klen-1-r. Query i sits at key index M+i, so key j is at
+    distance M+i-j, i.e. column j+Q-1-i: ``out[..., i, j] = x[..., i, j + Q - 1 - i]``. Each row
+    moves left by Q-1-i. In memory the wanted cells of row i start at flat offset
+    (Q-1) + i·(R-1), so the result is a *view* with row stride R-1 starting at Q-1: one
+    slice and two views, no gather, no copy (the "pad and reshape" trick of App. B, where the
+    padding column plays the role of our shorter row stride).
+
+    Causal (R = K): columns only reach distance 0, so for keys right of the query (j > M+i) the
+    wanted column j+Q-1-i is past the row's end; the view then reads the first cells of the next
+    row, i.e. garbage. TXL can ignore that because the causal mask hides exactly those cells.
+    A bidirectional NLU query must *see* keys on its right, so it needs the Q-1 negative
+    distances -1..-(Q-1) as extra columns (R = K+Q-1); then every cell is valid.
+    For R = K one zero column is padded (a copy) so that every row has K readable cells;
+    ``relative_attention`` avoids that copy by giving ``r_k`` a zero row instead.
+    """
+    *lead, qlen, rlen = x.shape
+    if rlen < klen:
+        raise ValueError(f"rel_shift needs R >= klen, got R={rlen}, klen={klen}")
+    if rlen == klen:  # causal: make room for the (masked) cells j > M+i
+        x = F.pad(x, (0, 1))  # (B, H, Q, K+1)
+        rlen += 1
+    flat = x.reshape(*lead, qlen * rlen)  # (B, H, Q*R)
+    rows = flat[..., qlen - 1 : qlen - 1 + qlen * (rlen - 1)]  # (B, H, Q*(R-1)), starts at Q-1
+    return rows.view(*lead, qlen, rlen - 1)[..., :klen]  # (B, H, Q, K)
+
+
+def causal_mask(*, qlen: int, mlen: int, device: torch.device | str | None = None) -> Tensor:
+    """(Q, K) bool, True = masked: query i may see all M memory keys and current keys j <= i."""
+    ones = torch.ones(qlen, mlen + qlen, dtype=torch.bool, device=device)
+    return torch.triu(ones, diagonal=1 + mlen)  # (Q, K), TXL's dec_attn_mask
+
+
+class AttentionOutput(NamedTuple):
+    """What :class:`RelMultiHeadAttention` returns.
+
+    output: (B, Q, d_model) = o_net(attention), before dropout and the residual add.
+    weights: (B, H, Q, K) softmax probabilities (before dropatt) if requested, else None.
+    key_value: (k, v), each (B, H, K, Dh), projected keys/values of all K keys (memory or
+        cache + current segment): pass it back as ``kv_cache`` to decode the next tokens.
+    """
+
+    output: Tensor
+    weights: Tensor | None
+    key_value: tuple[Tensor, Tensor]
+
+
+class RelMultiHeadAttention(nn.Module):
+    """Transformer-XL's ``RelPartialLearnableMultiHeadAttn`` (TXL §3.3), batch-first.
+
+    Owns ``qkv_net`` (W_q, W_{k,E}, W_v stacked: d_model -> 3·H·Dh), ``r_net`` (W_{k,R}:
+    d_model -> H·Dh) and ``o_net`` (H·Dh -> d_model), all without bias as in TXL. The biases
+    u (``r_w_bias``) and v (``r_r_bias``) are passed in: TXL shares one pair per stack.
+    No LayerNorm or residual here: a pre-LN block normalises ``h`` and ``memory`` first.
+
+    ``impl``: "reference" = kimiyoung's time-major einsum layout (for reading, see
+    ``attention_reference.py``); "fast" = matmuls in (B, H, Q, K) layout with a last-dim
+    ``rel_shift``; "sdpa" = ``F.scaled_dot_product_attention(q+u, k, v)`` with the scaled,
+    masked BD as an additive float mask (fused kernels on GPU). "sdpa" falls back to "fast"
+    when ``need_weights=True`` because SDPA does not return probabilities.
+
+    Fully masked query rows (e.g. padding queries under a (B, 1, Q, K) mask) attend to nothing:
+    their weights are 0 and their output is o_net(0) = 0, with finite gradients (masked scores
+    are filled with the dtype's most negative finite value instead of -inf, so no NaN appears).
+    """
+
+    def __init__(self, *, d_model: int, n_head: int, d_head: int, dropatt: float = 0.0,
+                 impl: str = "fast") -> None:
+        super().__init__()
+        if impl not in IMPLS:
+            raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
+        self.d_model, self.n_head, self.d_head, self.impl = d_model, n_head, d_head, impl
+        self.dropatt = dropatt
+        self.scale = 1.0 / math.sqrt(d_head)
+        self.qkv_net = nn.Linear(d_model, 3 * n_head * d_head, bias=False)
+        self.r_net = nn.Linear(d_model, n_head * d_head, bias=False)
+        self.o_net = nn.Linear(n_head * d_head, d_model, bias=False)
+
+    def forward(self, h: Tensor, *, pos_emb: Tensor, r_w_bias: Tensor, r_r_bias: Tensor,
+                memory: Tensor | None = None, attn_mask: Tensor | None = None,
+                kv_cache: tuple[Tensor, Tensor] | None = None,
+                need_weights: bool = False) -> AttentionOutput:
+        """h (B, Q, d_model); pos_emb (R, d_model) for the distances of ``relative_positions``.
+
+        memory (B, M, d_model): detached hidden states of the previous segment (TXL §3.2); keys
+        and values are projected from [memory; h], queries from h only. kv_cache (k, v), each
+        (B, H, M, Dh): the ``key_value`` of an earlier call, exact because keys and values carry
+        no absolute position. attn_mask: bool broadcastable to (B, H, Q, K), True = masked,
+        e.g. ``causal_mask`` (Q, K) or key padding (B, 1, 1, K). r_w_bias u, r_r_bias v: (H, Dh).
+        """
+        if self.impl == "reference":
+            from ernie3_lite.model.attention_reference import reference_attention
+
+            return reference_attention(self, h, pos_emb=pos_emb, r_w_bias=r_w_bias,
+                                       r_r_bias=r_r_bias, memory=memory, attn_mask=attn_mask,
+                                       kv_cache=kv_cache, need_weights=need_weights)
+        q, k, v = self._project(h, memory=memory, kv_cache=kv_cache)
+        check_inputs(qlen=q.shape[2], klen=k.shape[2], rlen=pos_emb.shape[0], attn_mask=attn_mask)
+        pos_emb = pos_emb.to(self.r_net.weight.dtype)  # sinusoids come as float32
+        r_k = self.r_net(pos_emb).view(-1, self.n_head, self.d_head).transpose(0, 1)  # (H, R, Dh)
+        vec, weights = relative_attention(
+            q, k, v, r_k, r_w_bias=r_w_bias, r_r_bias=r_r_bias, scale=self.scale,
+            attn_mask=attn_mask, dropout_p=self.dropatt if self.training else 0.0,
+            use_sdpa=self.impl == "sdpa" and not need_weights, need_weights=need_weights)
+        vec = vec.transpose(1, 2).reshape(h.shape[0], h.shape[1], -1)  # (B, Q, H*Dh)
+        return AttentionOutput(self.o_net(vec), weights if need_weights else None, (k, v))
+
+    def _project(self, h: Tensor, *, memory: Tensor | None,
+                 kv_cache: tuple[Tensor, Tensor] | None) -> tuple[Tensor, Tensor, Tensor]:
+        """Queries from h, keys/values from [memory; h] (or cache + h), all (B, H, len, Dh)."""
+        if memory is not None and kv_cache is not None:
+            raise ValueError("pass either memory (hidden states) or kv_cache, not both")
+        hd = self.n_head * self.d_head
+        weight = self.qkv_net.weight  # (3·H·Dh, d_model): rows W_q, W_{k,E}, W_v
+        if memory is None:
+            q, k, v = self.qkv_net(h).split(hd, dim=-1)  # 3 x (B, Q, H*Dh)
+        else:
+            q = F.linear(h, weight[:hd])  # (B, Q, H*Dh): no queries for memory positions
+            k, v = F.linear(torch.cat([memory, h], dim=1), weight[hd:]).split(hd, dim=-1)
+        q, k, v = (self._heads(t) for t in (q, k, v))  # (B, H, len, Dh)
+        if kv_cache is not None:
+            k = torch.cat([kv_cache[0], k], dim=2)  # (B, H, M+Q, Dh)
+            v = torch.cat([kv_cache[1], v], dim=2)  # (B, H, M+Q, Dh)
+        return q, k, v
+
+    def _heads(self, x: Tensor) -> Tensor:
+        b, length = x.shape[0], x.shape[1]
+        return x.view(b, length, self.n_head, self.d_head).transpose(1, 2)  # (B, H, L, Dh)
+
+
+def relative_attention(q: Tensor, k: Tensor, v: Tensor, r_k: Tensor, *, r_w_bias: Tensor,
+                       r_r_bias: Tensor, scale: float, attn_mask: Tensor | None = None,
+                       dropout_p: float = 0.0, use_sdpa: bool = False,
+                       need_weights: bool = False) -> tuple[Tensor, Tensor | None]:
+    """The attention core on projected heads: q (B, H, Q, Dh), k, v (B, H, K, Dh), r_k (H, R, Dh).
+
+    Returns the attended values (B, H, Q, Dh) and, if ``need_weights`` (not with ``use_sdpa``,
+    where SDPA keeps them internal), the softmax weights (B, H, Q, K) before dropout.
+    """
+    klen = k.shape[2]
+    # the scale is folded into the queries: ((q+u)·s)·k = ((q+u)·k)·s, one pass over (Q, K) less
+    q_u = (q + r_w_bias.to(q.dtype)[:, None]) * scale  # (B, H, Q, Dh): terms (a)+(c)
+    q_v = (q + r_r_bias.to(q.dtype)[:, None]) * scale  # (B, H, Q, Dh): terms (b)+(d)
+    if r_k.shape[1] == klen:  # causal: rel_shift needs a spare column; a zero row in r_k
+        r_k = F.pad(r_k, (0, 0, 0, 1))  # (H, K+1, Dh) gives it for free (no copy of the scores)
+    bsz, n_head, qlen, d_head = q_v.shape
+    q_v = q_v.transpose(0, 1).reshape(n_head, bsz * qlen, d_head)  # (H, B*Q, Dh)
+    bd = q_v @ r_k.transpose(-1, -2)  # (H, B*Q, R): r_k is shared by the batch, one GEMM a head
+    bd = rel_shift(bd.view(n_head, bsz, qlen, -1), klen=klen).transpose(0, 1)  # (B, H, Q, K)
+    dead = None if attn_mask is None else attn_mask.all(dim=-1, keepdim=True)  # (., ., Q, 1)
+    if use_sdpa:
+        bias = bd.to(q.dtype)  # (B, H, Q, K), added to q_u·k inside SDPA
+        if attn_mask is not None:
+            bias = bias.masked_fill(attn_mask, _fill(bias.dtype))
+        vec = F.scaled_dot_product_attention(q_u, k, v, attn_mask=bias, dropout_p=dropout_p,
+                                             scale=1.0)  # q_u is already scaled
+        return (vec if dead is None else vec.masked_fill(dead, 0.0)), None  # (B, H, Q, Dh)
+    scores = (q_u @ k.transpose(-1, -2)).add_(bd)  # (B, H, Q, K), fresh: safe to edit in place
+    if attn_mask is not None:
+        scores.masked_fill_(attn_mask, _fill(scores.dtype))
+    softmax_dtype = torch.promote_types(scores.dtype, torch.float32)  # bf16/fp16 -> fp32
+    weights = torch.softmax(scores, dim=-1, dtype=softmax_dtype).to(v.dtype)  # (B, H, Q, K)
+    vec = F.dropout(weights, dropout_p, dropout_p > 0) @ v  # (B, H, Q, Dh)
+    if dead is not None:  # zero the (Q, Dh) rows, cheaper than the (Q, K) weights
+        vec = vec.masked_fill(dead, 0.0)
+        weights = weights.masked_fill(dead, 0.0) if need_weights else weights
+    return vec, weights if need_weights else None
+
+
+def check_inputs(*, qlen: int, klen: int, rlen: int, attn_mask: Tensor | None) -> None:
+    """Shape/dtype checks on Python ints only (no host sync)."""
+    if rlen not in (klen, klen + qlen - 1):
+        raise ValueError(f"pos_emb has {rlen} rows; expected klen={klen} (causal) "
+                         f"or klen+qlen-1={klen + qlen - 1} (bidirectional)")
+    if attn_mask is not None and attn_mask.dtype != torch.bool:
+        raise TypeError(f"attn_mask must be bool (True = masked), got {attn_mask.dtype}")
+    if rlen == klen and qlen > 1 and attn_mask is None:
+        raise ValueError("causal positions (R = K) leave garbage for keys j > M+i: pass the "
+                         "causal_mask, or use bidirectional positions (R = K+Q-1)")
+
+
+def _fill(dtype: torch.dtype) -> float:
+    return torch.finfo(dtype).min  # finite, so a fully masked row cannot produce NaN
+
+
+def masked_softmax(scores: Tensor, attn_mask: Tensor | None, dead: Tensor | None,
+                   dim: int = -1) -> Tensor:
+    """Softmax over keys (float32 at least); masked cells get 0; ``dead`` rows are all 0."""
+    if scores.dtype in (torch.float16, torch.bfloat16):
+        scores = scores.float()
+    if attn_mask is not None:
+        scores = scores.masked_fill(attn_mask, _fill(scores.dtype))
+    probs = torch.softmax(scores, dim=dim)
+    return probs if dead is None else probs.masked_fill(dead, 0.0)
