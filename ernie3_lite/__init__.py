@@ -1,4 +1,4 @@
-"""ernie3_lite: ERNIE 3.0 (Sun et al., 2021, arXiv 2107.02137), small enough to read and train on a laptop.
+"""ernie3_lite: ERNIE 3.0 (Sun et al., 2021, arXiv 2107.02137), small enough to read and train.
 
 The package is layered (see README): `config` and `tokenization` at the bottom, `data/` and
 `model/` above them (plain Python and PyTorch, no Lightning), then training, generation and the

@@ -1,0 +1,93 @@
+"""One data folder (`data_samples/` or a full build) as the five pre-training tasks read it.
+
+`PretrainingCorpus` ties the readers, the tokenizer and the segmenter together: it knows where
+the news documents, the aligned (triple, sentence) pairs and the vocabulary live in the layout of
+`data_samples/README.md`, splits paragraphs into sentences, and segments + tokenizes a text once
+(`encode`), which is the slow step every masked task needs (ERNIE 3.0 arXiv 2107.02137 §3.2).
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from ernie3_lite.data.formats import NewsDocument, read_jsonl, read_news
+from ernie3_lite.data.masking import EncodedText, encode_segmented
+from ernie3_lite.data.peoples_daily import split_sentences
+from ernie3_lite.data.segmentation import Segmenter
+from ernie3_lite.tokenization import CharTokenizer
+
+ALIGNED_KEYS = ("head", "relation", "tail", "sentence")
+
+
+class PretrainingCorpus:
+    """The `split` of a data folder: documents, sentences, aligned pairs, tokenizer, segmenter.
+
+    The segmenter (jieba + the graph's entity names) is built on first use, so a corpus that only
+    feeds the document LM never loads jieba.
+    """
+
+    def __init__(
+        self,
+        data_dir: str | Path,
+        *,
+        split: str = "train",
+        tokenizer: CharTokenizer | None = None,
+        segmenter: Segmenter | None = None,
+    ):
+        self.data_dir, self.split = Path(data_dir), split
+        self.tokenizer = tokenizer or CharTokenizer.from_file(self.data_dir / "vocab.txt")
+        self._segmenter = segmenter
+        self._encoded: dict[str, EncodedText] = {}
+
+    @cached_property
+    def documents(self) -> list[NewsDocument]:
+        return read_news(self.data_dir / "news" / f"{self.split}.jsonl")
+
+    @cached_property
+    def aligned(self) -> list[dict]:
+        """(triple, sentence) pairs found by distant supervision, for UKTP (§3.2.3)."""
+        path = self.data_dir / "kg" / f"aligned_{self.split}.jsonl"
+        return read_jsonl(path, required_keys=ALIGNED_KEYS)
+
+    @property
+    def segmenter(self) -> Segmenter:
+        if self._segmenter is None:
+            self._segmenter = Segmenter.from_triples(self.data_dir / "kg" / "triples.tsv")
+        return self._segmenter
+
+    @cached_property
+    def paragraph_sentences(self) -> list[list[str]]:
+        """Every paragraph of every document as its list of sentences (sentence reordering)."""
+        return [
+            [paragraph[start:end].strip() for start, end in split_sentences(paragraph)]
+            for doc in self.documents
+            for paragraph in doc.paragraphs
+        ]
+
+    @cached_property
+    def document_sentences(self) -> list[list[str]]:
+        """Each document as one list of sentences, headline first (sentence distance)."""
+        out = []
+        for doc in self.documents:
+            sentences = [doc.headline] if doc.headline else []
+            for paragraph in doc.paragraphs:
+                sentences += [paragraph[s:e].strip() for s, e in split_sentences(paragraph)]
+            out.append([s for s in sentences if s])
+        return out
+
+    def sentences(self) -> list[str]:
+        """All sentences in document order (knowledge masked LM packs them per document)."""
+        return [s for doc in self.document_sentences for s in doc]
+
+    def document_tokens(self) -> list[list[int]]:
+        """Each document as one token list, headline and paragraphs joined (document LM)."""
+        return [
+            self.tokenizer.encode("".join(sentences)) for sentences in self.document_sentences
+        ]
+
+    def encode(self, text: str) -> EncodedText:
+        """Token ids plus word / phrase / entity units of `text`, computed once per text."""
+        if text not in self._encoded:
+            self._encoded[text] = encode_segmented(self.tokenizer, self.segmenter.analyse(text))
+        return self._encoded[text]
