@@ -30,7 +30,7 @@ demo: setup
 	$(PY) -m ernie3_lite demo
 
 test: setup
-	$(PY) -m pytest tests notebooks $(PYTEST_NBVAL)
+	$(PY) -m pytest tests $(wildcard notebooks/*.ipynb) $(PYTEST_NBVAL)
 
 test-fast: setup
 	$(PY) -m pytest tests -m "not slow"
