@@ -124,6 +124,19 @@ class Ernie3Model(nn.Module):
             nn.init.normal_(module.r_r_bias, std=std)
 
     @classmethod
+    def from_pretrained(cls, path, *, map_location="cpu") -> Ernie3Model:
+        """Load an exported model (safetensors + config.json; nothing is unpickled)."""
+        from ernie3_lite.model.pretrained import load_pretrained
+
+        return load_pretrained(path, map_location=map_location)
+
+    def save_pretrained(self, path, *, tokenizer=None, extra: dict | None = None) -> None:
+        """Write model.safetensors, config.json (and vocab.txt with a tokenizer) into `path`."""
+        from ernie3_lite.model.pretrained import save_pretrained
+
+        save_pretrained(self, path, tokenizer=tokenizer, extra=extra)
+
+    @classmethod
     def build_on_meta(cls, config: Ernie3Config) -> Ernie3Model:
         """Build without allocating weights (meta device): for counting `paper-10b` parameters."""
         with torch.device("meta"):

@@ -1,0 +1,173 @@
+"""Save and load a trained `Ernie3Model` as a folder of safetensors + JSON, never pickle.
+
+A pretrained folder holds::
+
+    model.safetensors   the weights (safetensors: a JSON header and raw bytes, no code)
+    config.json         `Ernie3Config.to_json()`, enough to rebuild the model
+    vocab.txt           the tokenizer's vocabulary (`CharTokenizer.save`), if one was given
+    training.json       optional free-form information (steps, data, hyper-parameters)
+
+`torch.load` unpickles, and unpickling runs whatever code the file names, so loading a model
+someone sent you must not use it. `load_pretrained` reads only safetensors and JSON.
+
+safetensors refuses tensors that share storage (tied weights would be written twice and come
+back untied). `Ernie3Model`'s LM heads already borrow the embedding at call time (see
+`heads.py`), so its state dict has no shared storage; `save_pretrained` still handles it for any
+model: it writes each storage once under its first name and lists the other names in the file's
+metadata (``"tied"``); on load, every alias gets the canonical tensor, and `load_state_dict`
+copies it into the module's shared parameter, which therefore stays shared.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+from torch import Tensor
+
+from ernie3_lite.config import Ernie3Config
+from ernie3_lite.model.ernie3 import Ernie3Model
+from ernie3_lite.tokenization import CharTokenizer
+
+WEIGHTS_NAME = "model.safetensors"
+CONFIG_NAME = "config.json"
+VOCAB_NAME = "vocab.txt"
+TRAINING_NAME = "training.json"
+_TIED_KEY = "tied"  # safetensors metadata: JSON {alias name: canonical name}
+
+
+def save_pretrained(model: Ernie3Model, path: str | Path, *, tokenizer: CharTokenizer | None = None,
+                    extra: dict[str, Any] | None = None) -> Path:
+    """Write `model` (and `tokenizer`, `extra` as training.json) into the folder `path`."""
+    path = Path(path)
+    if tokenizer is not None and tokenizer.vocab_size > model.config.vocab_size:
+        raise ValueError(f"tokenizer has {tokenizer.vocab_size} tokens, the model's embedding "
+                         f"only {model.config.vocab_size}")
+    path.mkdir(parents=True, exist_ok=True)
+    tensors, tied = untie(model.state_dict())
+    save_file(tensors, str(path / WEIGHTS_NAME),
+              metadata={"format": "pt", _TIED_KEY: json.dumps(tied, sort_keys=True)})
+    model.config.save(path / CONFIG_NAME)
+    if tokenizer is not None:
+        tokenizer.save(path / VOCAB_NAME)
+    if extra is not None:
+        text = json.dumps(extra, indent=2, ensure_ascii=False, default=str)
+        (path / TRAINING_NAME).write_text(text + "\n", encoding="utf-8")
+    return path
+
+
+def untie(state: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, str]]:
+    """(tensors without shared storage, {alias: canonical}) for safetensors.
+
+    Names that are the same tensor (same storage, offset, shape, stride) become aliases of the
+    first; other views into a storage already used are cloned (saved as independent copies).
+    """
+    tensors: dict[str, Tensor] = {}
+    tied: dict[str, str] = {}
+    seen: dict[tuple, str] = {}  # exact view -> canonical name
+    storages: set[int] = set()
+    for name, tensor in state.items():
+        tensor = tensor.detach().cpu()
+        ptr = tensor.untyped_storage().data_ptr()
+        view = (ptr, tensor.storage_offset(), tuple(tensor.shape), tensor.stride(), tensor.dtype)
+        if tensor.numel() and view in seen:
+            tied[name] = seen[view]
+            continue
+        if tensor.numel() and ptr in storages:
+            tensor = tensor.clone()  # a different view of a saved storage: an independent copy
+        elif tensor.numel():
+            seen[view] = name
+            storages.add(ptr)
+        tensors[name] = tensor.contiguous()
+    return tensors, tied
+
+
+def load_pretrained(path: str | Path, *, map_location: str | torch.device = "cpu") -> Ernie3Model:
+    """Rebuild the model saved by `save_pretrained` in `path`, in eval mode, on `map_location`.
+
+    Reads config.json and model.safetensors only (no pickle). Names and shapes are checked
+    against the config's model before any weight is read; a mismatch raises ValueError listing
+    the missing, unexpected and wrongly shaped names.
+    """
+    path = Path(path)
+    config = Ernie3Config.from_file(path / CONFIG_NAME)
+    with torch.device(map_location):
+        model = Ernie3Model(config)
+    state = read_safetensors(path / WEIGHTS_NAME, expected=model.state_dict(),
+                             device=map_location)
+    model.load_state_dict(state)
+    return model.eval()
+
+
+def read_safetensors(file: str | Path, *, expected: dict[str, Tensor],
+                     device: str | torch.device = "cpu") -> dict[str, Tensor]:
+    """The state dict in `file` (aliases re-expanded), after checking it against `expected`."""
+    try:
+        with safe_open(str(file), framework="pt", device=str(device)) as handle:
+            tied = json.loads((handle.metadata() or {}).get(_TIED_KEY, "{}"))
+            shapes = {name: tuple(handle.get_slice(name).get_shape()) for name in handle.keys()}
+            shapes |= {alias: shapes[canonical] for alias, canonical in tied.items()
+                       if canonical in shapes}
+            check_state_shapes(shapes, expected, source=str(file))
+            state = {name: handle.get_tensor(name) for name in handle.keys()}
+    except SafetensorError as error:
+        raise ValueError(f"{file} is not a valid safetensors file ({error}); "
+                         "pickled checkpoints are never loaded here") from None
+    return state | {alias: state[canonical] for alias, canonical in tied.items()}
+
+
+def check_state_shapes(found: dict[str, tuple[int, ...]], expected: dict[str, Tensor], *,
+                       source: str) -> None:
+    """Raise ValueError listing missing, unexpected and wrongly shaped names, if any."""
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    wrong = sorted(f"{name}: file {found[name]} vs model {tuple(expected[name].shape)}"
+                   for name in set(found) & set(expected)
+                   if found[name] != tuple(expected[name].shape))
+    if missing or unexpected or wrong:
+        lines = [f"{source} does not match the model built from its config:"]
+        for label, names in (("missing", missing), ("unexpected", unexpected),
+                             ("wrong shape", wrong)):
+            if names:
+                lines.append(f"  {label} ({len(names)}): " + ", ".join(names))
+        raise ValueError("\n".join(lines))
+
+
+def export_from_checkpoint(ckpt_path: str | Path, out_dir: str | Path, *,
+                           tokenizer: CharTokenizer | None,
+                           extra: dict[str, Any] | None = None) -> Path:
+    """Turn a Lightning checkpoint of `Ernie3PretrainModule` into a pretrained folder.
+
+    This DOES use `torch.load`, with ``weights_only=True``: the unpickler then only rebuilds
+    tensors and plain containers (dict, list, str, numbers) and refuses any other class or
+    function. Use it on checkpoints from your own training; share the exported folder.
+    The checkpoint must keep the model under ``state_dict["model.*"]`` and the resolved config
+    as ``hyper_parameters["config"]`` (a dict), as `Ernie3PretrainModule` does.
+    """
+    ckpt_path = Path(ckpt_path)
+    if ckpt_path.is_dir():
+        raise ValueError(f"{ckpt_path} is a distributed (sharded) checkpoint folder; convert it "
+                         "to one file first (lightning.pytorch.utilities.consolidate_checkpoint)")
+    checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    hparams = dict(checkpoint.get("hyper_parameters") or {})
+    if not isinstance(hparams.get("config"), dict):
+        raise ValueError(f"{ckpt_path} has no hyper_parameters['config'] dict")
+    model = Ernie3Model(Ernie3Config.from_dict(hparams.pop("config")))
+    state = {_model_key(name): tensor for name, tensor in checkpoint["state_dict"].items()
+             if name.startswith("model.")}
+    shapes = {name: tuple(tensor.shape) for name, tensor in state.items()}
+    check_state_shapes(shapes, model.state_dict(), source=str(ckpt_path))
+    model.load_state_dict(state)
+    info = {"source_checkpoint": ckpt_path.name, "epoch": checkpoint.get("epoch"),
+            "global_step": checkpoint.get("global_step"), "hyper_parameters": hparams}
+    return save_pretrained(model, out_dir, tokenizer=tokenizer, extra=info | (extra or {}))
+
+
+def _model_key(name: str) -> str:
+    """``model.universal.layers.0...`` -> ``universal.layers.0...`` (also drops torch.compile's
+    ``_orig_mod.`` wrapper prefix)."""
+    return name.removeprefix("model.").replace("_orig_mod.", "")
