@@ -1,0 +1,129 @@
+"""Pre-training from Python in one call, as `make demo` and the shipped model use it.
+
+`pretrain()` wires `Ernie3DataModule`, `Ernie3PretrainModule` and `ProgressiveLearning` into a
+`lightning.Trainer` and records every step's per-task losses (`LossHistory`), so a caller can
+print a summary and draw the loss curves. The CLI (`ernie3-lite fit`) builds the same objects
+from YAML; this function is the short path for scripts and notebooks.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+
+from ernie3_lite.training.datamodule import Ernie3DataModule
+from ernie3_lite.training.module import Ernie3PretrainModule
+from ernie3_lite.training.progressive import ProgressiveLearning
+
+
+def quiet_lightning() -> None:
+    """Lightning's start-up banners go to stderr; keep only errors (they break nbval and logs).
+
+    Must run after `import lightning`, which sets its own log level on import.
+    """
+    for name in ("lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*overridden `on_before_batch_transfer`.*")
+
+
+class LossHistory(L.Callback):
+    """Keeps every logged training value per step: {"train/kmlm_loss": [(step, value), ...]}."""
+
+    def __init__(self) -> None:
+        self.train: dict[str, list[tuple[int, float]]] = {}
+        self.val: dict[str, list[tuple[int, float]]] = {}
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        step = trainer.global_step
+        for key, value in trainer.callback_metrics.items():
+            if key.startswith(("train/", "progressive/")):
+                self.train.setdefault(key, []).append((step, float(value)))
+
+    def on_validation_epoch_end(self, trainer, pl_module) -> None:
+        if trainer.sanity_checking:
+            return
+        for key, value in trainer.callback_metrics.items():
+            if key.startswith("val/"):
+                self.val.setdefault(key, []).append((trainer.global_step, float(value)))
+
+    def last(self, key: str, *, window: int = 20) -> float:
+        """Mean of the last `window` logged values of `key` (training losses are noisy)."""
+        values = [v for _, v in self.train[key][-window:]]
+        return sum(values) / len(values)
+
+
+@dataclass
+class PretrainRun:
+    module: Ernie3PretrainModule
+    datamodule: Ernie3DataModule
+    trainer: L.Trainer
+    history: LossHistory
+    checkpoint: Path | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def pretrain(
+    data_dir: str | Path = "data_samples",
+    *,
+    preset: str = "nano",
+    max_steps: int = 300,
+    warmup_steps: int = 60,
+    max_time: str | None = None,
+    batch_size: int = 8,
+    max_len: int = 128,
+    seg_len: int = 128,
+    lr: float = 1e-3,
+    seed: int = 0,
+    out_dir: str | Path = "runs/pretrain",
+    progress_bar: bool = True,
+    val_every: int = 100,
+    config_overrides: dict[str, Any] | None = None,
+) -> PretrainRun:
+    """Train `preset` on all five tasks; progressive learning over `warmup_steps`.
+
+    `max_time` ("DD:HH:MM:SS") stops early; the LR schedule still decays over `max_steps`.
+    """
+    quiet_lightning()
+    L.seed_everything(seed, workers=True, verbose=False)
+    torch.set_float32_matmul_precision("high")
+    datamodule = Ernie3DataModule(data_dir=str(data_dir), batch_size=batch_size, max_len=max_len,
+                                  seg_len=seg_len, seed=seed)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    # the model must accept the longest segment the data will feed it
+    overrides = {"max_seq_len": max(max_len, seg_len), **(config_overrides or {})}
+    module = Ernie3PretrainModule(
+        preset=preset, vocab_size=datamodule.vocab_size, sr_max_segments=datamodule.max_segments,
+        task_weights=dict(datamodule.task_weights), lr=lr, warmup_steps=warmup_steps,
+        max_steps=max_steps, config_overrides=overrides,
+    )
+    history = LossHistory()
+    checkpoints = L.pytorch.callbacks.ModelCheckpoint(dirpath=Path(out_dir) / "checkpoints",
+                                                      save_last=True, save_top_k=0)
+    progressive = ProgressiveLearning(warmup_steps=warmup_steps,
+                                      start_seq_len=max(_round_up(datamodule.min_seq_len, 8),
+                                                        max_len // 4),
+                                      start_batch_size=max(1, batch_size // 4))
+    trainer = L.Trainer(
+        accelerator="cpu", devices=1, max_steps=max_steps, max_time=max_time,
+        val_check_interval=val_every, check_val_every_n_epoch=None, limit_val_batches=None,
+        num_sanity_val_steps=0, logger=False, enable_model_summary=False,
+        enable_progress_bar=progress_bar, default_root_dir=str(out_dir),
+        callbacks=[history, progressive, checkpoints], deterministic=True,
+        gradient_clip_val=1.0,
+    )
+    trainer.fit(module, datamodule=datamodule)
+    last = Path(out_dir) / "checkpoints" / "last.ckpt"
+    return PretrainRun(module, datamodule, trainer, history, last if last.exists() else None)
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple

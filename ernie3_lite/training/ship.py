@@ -1,0 +1,96 @@
+"""Train and export the pre-trained `nano` model shipped in `ernie3_lite/pretrained/nano/`.
+
+    python -m ernie3_lite.training.ship train --data data/full --out runs/shipped_nano
+    python -m ernie3_lite.training.ship export --run runs/shipped_nano \
+        --data data/full --out ernie3_lite/pretrained/nano
+
+`train` is `pretrain()` (the same objects `make demo` and `ernie3-lite fit` use) on the full
+corpora with all five tasks; it writes the run's loss history beside the checkpoint. `export`
+writes the weights as bfloat16 safetensors (half the bytes; the loader casts back to float32),
+with config.json, vocab.txt and training.json holding the command, steps, time and final losses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from ernie3_lite.model.ernie3 import Ernie3Model
+from ernie3_lite.model.pretrained import export_from_checkpoint
+from ernie3_lite.tokenization import CharTokenizer
+
+TASKS = ("kmlm", "dlm", "sr", "sd", "uktp")
+
+
+def train(args: argparse.Namespace) -> None:
+    from ernie3_lite.training.run import pretrain
+
+    started = time.perf_counter()
+    run = pretrain(args.data, preset="nano", max_steps=args.steps, warmup_steps=args.warmup,
+                   max_time=args.max_time, lr=args.lr, out_dir=args.out, val_every=args.val_every,
+                   progress_bar=True)
+    history = {"train": run.history.train, "val": run.history.val,
+               "seconds": time.perf_counter() - started, "steps": run.trainer.global_step}
+    (Path(args.out) / "history.json").write_text(json.dumps(history), encoding="utf-8")
+
+
+def final_losses(history: dict, *, window: int = 50) -> dict[str, float]:
+    """Mean training loss of each task over the last `window` steps, last validation values."""
+    out = {}
+    for task in TASKS:
+        series = history["train"].get(f"train/{task}_loss", [])[-window:]
+        if series:
+            out[f"train/{task}_loss"] = round(sum(v for _, v in series) / len(series), 4)
+        for key in (f"val/{task}_loss", f"val/{task}_acc"):
+            if history["val"].get(key):
+                out[key] = round(history["val"][key][-1][1], 4)
+    return out
+
+
+def export(args: argparse.Namespace) -> None:
+    run_dir = Path(args.run)
+    history = json.loads((run_dir / "history.json").read_text(encoding="utf-8"))
+    tokenizer = CharTokenizer.from_file(Path(args.data) / "vocab.txt")
+    with tempfile.TemporaryDirectory() as tmp:
+        export_from_checkpoint(run_dir / "checkpoints" / "last.ckpt", tmp, tokenizer=tokenizer)
+        model = Ernie3Model.from_pretrained(tmp)
+    info = {
+        "command": "python -m ernie3_lite.training.ship train --data data/full "
+                   f"--out {run_dir} --steps {args.steps} --warmup {args.warmup} --lr {args.lr}",
+        "data": "full build of data_samples/README.md (python -m ernie3_lite.data build "
+                "--out data/full), train split",
+        "steps": history["steps"], "train_seconds": round(history["seconds"]),
+        "machine": "2 CPU cores, 1 torch thread, no GPU",
+        "final_losses": final_losses(history), "dtype": "bfloat16 (loaded as float32)",
+    }
+    model.to(torch.bfloat16).save_pretrained(args.out, tokenizer=tokenizer, extra=info)
+    print(json.dumps(info, indent=1, ensure_ascii=False))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m ernie3_lite.training.ship",
+                                     description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name in ("train", "export"):
+        cmd = commands.add_parser(name)
+        cmd.add_argument("--data", default="data/full")
+        cmd.add_argument("--steps", type=int, default=2500)
+        cmd.add_argument("--warmup", type=int, default=250)
+        cmd.add_argument("--lr", type=float, default=1e-3)
+    commands.choices["train"].add_argument("--out", default="runs/shipped_nano")
+    commands.choices["train"].add_argument("--max-time", dest="max_time", default="00:01:15:00")
+    commands.choices["train"].add_argument("--val-every", dest="val_every", type=int, default=250)
+    commands.choices["export"].add_argument("--run", default="runs/shipped_nano")
+    commands.choices["export"].add_argument("--out", default="ernie3_lite/pretrained/nano")
+    args = parser.parse_args(argv)
+    (train if args.command == "train" else export)(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Plots and notebook widgets: thin layers over pure functions of the lower floors."""
