@@ -13,6 +13,10 @@ the sum of the four terms of §3.3::
 
 AC is one matmul. BD is one matmul against all R distances followed by ``rel_shift`` (App. B),
 which moves each row into key order. The sum is scaled by 1/sqrt(Dh), masked and soft-maxed.
+(One GEMM of q against stacked [k; W_{k,R}R] keys would not save work: AC and BD need
+different query biases, k is per example while W_{k,R}R is shared by the batch, and BD
+must be shifted before the sum. Two GEMMs, AC accumulated onto BD in place, cost the same.)
+Public tensors are batch-first; `relative_attention` works head-major inside (it says why).
 """
 
 from __future__ import annotations
@@ -83,7 +87,9 @@ def rel_shift(x: Tensor, *, klen: int) -> Tensor:
         rlen += 1
     flat = x.reshape(*lead, qlen * rlen)  # (B, H, Q*R)
     rows = flat[..., qlen - 1 : qlen - 1 + qlen * (rlen - 1)]  # (B, H, Q*(R-1)), starts at Q-1
-    return rows.view(*lead, qlen, rlen - 1)[..., :klen]  # (B, H, Q, K)
+    rows = rows.view(*lead, qlen, rlen - 1)  # (B, H, Q, R-1)
+    return rows if rlen - 1 == klen else rows[..., :klen]  # (B, H, Q, K); a full slice would
+    # still cost a zero-fill pass in backward
 
 
 def causal_mask(*, qlen: int, mlen: int, device: torch.device | str | None = None) -> Tensor:
@@ -139,8 +145,8 @@ class RelMultiHeadAttention(nn.Module):
 
     def forward(self, h: Tensor, *, pos_emb: Tensor, r_w_bias: Tensor, r_r_bias: Tensor,
                 memory: Tensor | None = None, attn_mask: Tensor | None = None,
-                kv_cache: tuple[Tensor, Tensor] | None = None,
-                need_weights: bool = False) -> AttentionOutput:
+                kv_cache: tuple[Tensor, Tensor] | None = None, need_weights: bool = False,
+                pos_keys: Tensor | None = None) -> AttentionOutput:
         """h (B, Q, d_model); pos_emb (R, d_model) for the distances of ``relative_positions``.
 
         memory (B, M, d_model): detached hidden states of the previous segment (TXL §3.2); keys
@@ -148,6 +154,9 @@ class RelMultiHeadAttention(nn.Module):
         (B, H, M, Dh): the ``key_value`` of an earlier call, exact because keys and values carry
         no absolute position. attn_mask: bool broadcastable to (B, H, Q, K), True = masked,
         e.g. ``causal_mask`` (Q, K) or key padding (B, 1, 1, K). r_w_bias u, r_r_bias v: (H, Dh).
+        pos_keys (R, H*Dh): ``position_keys(pos_emb)`` computed earlier, to skip the O(R·d²)
+        projection W_{k,R}R (decoding reuses one table for every step); "reference" ignores
+        it and projects ``pos_emb`` itself, as kimiyoung's code does.
         """
         if self.impl == "reference":
             from ernie3_lite.model.attention_reference import reference_attention
@@ -157,14 +166,22 @@ class RelMultiHeadAttention(nn.Module):
                                        kv_cache=kv_cache, need_weights=need_weights)
         q, k, v = self._project(h, memory=memory, kv_cache=kv_cache)
         check_inputs(qlen=q.shape[2], klen=k.shape[2], rlen=pos_emb.shape[0], attn_mask=attn_mask)
-        pos_emb = pos_emb.to(self.r_net.weight.dtype)  # sinusoids come as float32
-        r_k = self.r_net(pos_emb).view(-1, self.n_head, self.d_head).transpose(0, 1)  # (H, R, Dh)
+        if pos_keys is None:
+            pos_keys = self.position_keys(pos_emb)  # (R, H*Dh)
+        elif pos_keys.shape != (pos_emb.shape[0], self.n_head * self.d_head):
+            raise ValueError(f"pos_keys must be (R, H*Dh) = ({pos_emb.shape[0]}, "
+                             f"{self.n_head * self.d_head}), got {tuple(pos_keys.shape)}")
+        r_k = pos_keys.view(-1, self.n_head, self.d_head).transpose(0, 1)  # (H, R, Dh)
         vec, weights = relative_attention(
             q, k, v, r_k, r_w_bias=r_w_bias, r_r_bias=r_r_bias, scale=self.scale,
             attn_mask=attn_mask, dropout_p=self.dropatt if self.training else 0.0,
             use_sdpa=self.impl == "sdpa" and not need_weights, need_weights=need_weights)
         vec = vec.transpose(1, 2).reshape(h.shape[0], h.shape[1], -1)  # (B, Q, H*Dh)
         return AttentionOutput(self.o_net(vec), weights if need_weights else None, (k, v))
+
+    def position_keys(self, pos_emb: Tensor) -> Tensor:
+        """(R, d_model) sinusoids -> (R, H*Dh) position keys W_{k,R}R (kimiyoung's r_head_k)."""
+        return self.r_net(pos_emb.to(self.r_net.weight.dtype))  # sinusoids come as float32
 
     def _project(self, h: Tensor, *, memory: Tensor | None,
                  kv_cache: tuple[Tensor, Tensor] | None) -> tuple[Tensor, Tensor, Tensor]:
@@ -197,35 +214,71 @@ def relative_attention(q: Tensor, k: Tensor, v: Tensor, r_k: Tensor, *, r_w_bias
 
     Returns the attended values (B, H, Q, Dh) and, if ``need_weights`` (not with ``use_sdpa``,
     where SDPA keeps them internal), the softmax weights (B, H, Q, K) before dropout.
+
+    Inside, heads come first, (H, B, ...) seen as one batch of H·B matrices, because r_k is
+    shared by the batch: BD is one GEMM per head over all B·Q queries. On CPU the GEMMs are the
+    floor, so the rest is about touching the (Q, K) scores as few times as possible
+    (benchmarks/attention_speed.py): the mask is *added* to BD in the one pass that copies the
+    shifted view out, and AC is accumulated onto that by ``baddbmm_`` (scale folded into alpha).
+    No pass re-masks the gradient: masked cells get probability exactly 0, so their gradient is
+    0 anyway (a fully masked row's output is zeroed, so its gradient is 0 too).
     """
-    klen = k.shape[2]
-    # the scale is folded into the queries: ((q+u)·s)·k = ((q+u)·k)·s, one pass over (Q, K) less
-    q_u = (q + r_w_bias.to(q.dtype)[:, None]) * scale  # (B, H, Q, Dh): terms (a)+(c)
-    q_v = (q + r_r_bias.to(q.dtype)[:, None]) * scale  # (B, H, Q, Dh): terms (b)+(d)
-    if r_k.shape[1] == klen:  # causal: rel_shift needs a spare column; a zero row in r_k
-        r_k = F.pad(r_k, (0, 0, 0, 1))  # (H, K+1, Dh) gives it for free (no copy of the scores)
-    bsz, n_head, qlen, d_head = q_v.shape
-    q_v = q_v.transpose(0, 1).reshape(n_head, bsz * qlen, d_head)  # (H, B*Q, Dh)
-    bd = q_v @ r_k.transpose(-1, -2)  # (H, B*Q, R): r_k is shared by the batch, one GEMM a head
-    bd = rel_shift(bd.view(n_head, bsz, qlen, -1), klen=klen).transpose(0, 1)  # (B, H, Q, K)
-    dead = None if attn_mask is None else attn_mask.all(dim=-1, keepdim=True)  # (., ., Q, 1)
-    if use_sdpa:
-        bias = bd.to(q.dtype)  # (B, H, Q, K), added to q_u·k inside SDPA
-        if attn_mask is not None:
-            bias = bias.masked_fill(attn_mask, _fill(bias.dtype))
-        vec = F.scaled_dot_product_attention(q_u, k, v, attn_mask=bias, dropout_p=dropout_p,
-                                             scale=1.0)  # q_u is already scaled
-        return (vec if dead is None else vec.masked_fill(dead, 0.0)), None  # (B, H, Q, Dh)
-    scores = (q_u @ k.transpose(-1, -2)).add_(bd)  # (B, H, Q, K), fresh: safe to edit in place
-    if attn_mask is not None:
-        scores.masked_fill_(attn_mask, _fill(scores.dtype))
+    bsz, n_head, qlen, d_head = q.shape
+    klen, hb = k.shape[2], n_head * bsz
+    q = q.transpose(0, 1).contiguous()  # (H, B, Q, Dh): the one copy of the queries
+    # (b)+(d): BD = ((q+v)·s)·W_{k,R}R for all R distances, then shifted into key order
+    q_v = torch.add(r_r_bias.to(q.dtype)[:, None, None] * scale, q, alpha=scale)  # (H, B, Q, Dh)
+    one_query = qlen == 1 and r_k.shape[1] == klen  # decoding: distances K-1..0 are key order
+    if r_k.shape[1] == klen and not one_query:  # causal: rel_shift needs a spare column; a zero
+        r_k = F.pad(r_k, (0, 0, 0, 1))  # row in r_k, (H, K+1, Dh), gives it without a copy of BD
+    bd = torch.bmm(q_v.view(n_head, bsz * qlen, d_head), r_k.transpose(1, 2))  # (H, B*Q, R)
+    if one_query:
+        bd = bd.view(hb, 1, klen)  # (H*B, 1, K): rel_shift is the identity for one query
+    else:
+        bd = rel_shift(bd.view(n_head, bsz, qlen, -1), klen=klen).flatten(0, 1)  # (H*B, Q, K)
+    dead = None
+    if attn_mask is None:  # baddbmm_ below writes into scores: it must own its memory
+        scores = bd if one_query else bd.clone(memory_format=torch.contiguous_format)
+    else:
+        mask = attn_mask[(None,) * (4 - attn_mask.dim())].transpose(0, 1)  # (H|1, B|1, Q|1, K)
+        dead = mask.all(dim=-1, keepdim=True)  # (H|1, B|1, Q|1, 1): rows with no visible key
+        scores = bd + _additive_mask(mask, n_head=n_head, bsz=bsz, dtype=bd.dtype)  # (H*B, Q, K)
+    # (a)+(c): AC = (q+u)·k, computed in place on top: scores += s·(q+u)·k^T
+    q_u = (q + r_w_bias.to(q.dtype)[:, None, None]).view(hb, qlen, d_head)  # (H*B, Q, Dh)
+    k = k.transpose(0, 1).reshape(hb, klen, d_head)  # (H*B, K, Dh)
+    v = v.transpose(0, 1).reshape(hb, klen, d_head)  # (H*B, K, Dh)
+    if use_sdpa:  # BD + mask as a float attn_mask; SDPA adds it to s·(q+u)·k
+        vec = F.scaled_dot_product_attention(
+            q_u.view(n_head, bsz, qlen, d_head), k.view(n_head, bsz, klen, d_head),
+            v.view(n_head, bsz, klen, d_head), attn_mask=scores.view(n_head, bsz, qlen, klen),
+            dropout_p=dropout_p, scale=scale)  # (H, B, Q, Dh)
+        vec = vec if dead is None else vec.masked_fill(dead, 0.0)
+        return vec.transpose(0, 1), None  # (B, H, Q, Dh)
+    scores = scores.baddbmm_(q_u.to(scores.dtype), k.to(scores.dtype).transpose(1, 2),
+                             alpha=scale)  # (H*B, Q, K)
     softmax_dtype = torch.promote_types(scores.dtype, torch.float32)  # bf16/fp16 -> fp32
-    weights = torch.softmax(scores, dim=-1, dtype=softmax_dtype).to(v.dtype)  # (B, H, Q, K)
-    vec = F.dropout(weights, dropout_p, dropout_p > 0) @ v  # (B, H, Q, Dh)
+    weights = torch.softmax(scores, dim=-1, dtype=softmax_dtype).to(v.dtype)  # (H*B, Q, K)
+    dropped = F.dropout(weights, dropout_p, training=True) if dropout_p > 0 else weights
+    vec = torch.bmm(dropped, v).view(n_head, bsz, qlen, d_head)  # (H, B, Q, Dh)
     if dead is not None:  # zero the (Q, Dh) rows, cheaper than the (Q, K) weights
         vec = vec.masked_fill(dead, 0.0)
-        weights = weights.masked_fill(dead, 0.0) if need_weights else weights
-    return vec, weights if need_weights else None
+    if not need_weights:
+        return vec.transpose(0, 1), None  # (B, H, Q, Dh)
+    weights = weights.view(n_head, bsz, qlen, klen)  # (H, B, Q, K)
+    weights = weights if dead is None else weights.masked_fill(dead, 0.0)
+    return vec.transpose(0, 1), weights.transpose(0, 1)  # (B, H, Q, Dh), (B, H, Q, K)
+
+
+def _additive_mask(mask: Tensor, *, n_head: int, bsz: int, dtype: torch.dtype) -> Tensor:
+    """Head-major bool mask (H|1, B|1, Q|1, K) -> float bias (1 or H*B, Q|1, K): 0 or the min.
+
+    A 2-D (Q, K) mask stays (1, Q, K) and broadcasts; one with batch or head dims is expanded
+    to H*B rows (a copy, but masks with batch dims are key padding, usually (B, 1, 1, K)).
+    """
+    bias = torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(mask, _fill(dtype))
+    if mask.shape[0] * mask.shape[1] == 1:
+        return bias.flatten(0, 1)  # (1, Q|1, K)
+    return bias.expand(n_head, bsz, *mask.shape[2:]).reshape(n_head * bsz, *mask.shape[2:])
 
 
 def check_inputs(*, qlen: int, klen: int, rlen: int, attn_mask: Tensor | None) -> None:

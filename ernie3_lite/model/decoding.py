@@ -5,7 +5,9 @@ keys and values of the whole memory at every step. Because keys and values of re
 carry no absolute position (positions only enter through R_{i-j} and u/v, TXL arXiv 1901.02860
 §3.3), caching the projected keys/values per layer is exact: a generated token's logits equal
 a full forward over the whole prefix (tested to 1e-5). Positions for a single query are simply
-the distances K-1..0, so `rel_shift` is the identity and the sinusoid table can be cached too.
+the distances K-1..0, so `rel_shift` is the identity and the sinusoid table can be cached too,
+and so can each layer's position keys W_{k,R}R (kimiyoung's ``r_head_k``): projecting all K
+distances again is O(K·d²) per layer per token, more than everything else a step does.
 
 This is only the caching machinery plus a greedy loop for tests; sampling strategies live in
 the generation module. The path is the one of `Ernie3Model.forward_nlg` (ERNIE 3.0 §3.1: universal
@@ -30,7 +32,8 @@ class NLGCache:
     """Decoding state: per layer (k, v), each (B, H, K, Dh), for the universal and NLG stacks.
 
     token_type_ids / task_type_ids (B,): the ids given to generated tokens (those of the last
-    prompt position). pos_tables: per stack name, sinusoid embeddings (P, d) of distances 0..P-1.
+    prompt position). pos_tables: per stack name, sinusoid embeddings (P, d) of the distances
+    P-1..0; pos_keys: per stack name, per layer ``attn.position_keys`` of that table (P, H*Dh).
     """
 
     universal: list[KeyValue]
@@ -38,6 +41,7 @@ class NLGCache:
     token_type_ids: Tensor
     task_type_ids: Tensor
     pos_tables: dict[str, Tensor] = field(default_factory=dict)
+    pos_keys: dict[str, list[Tensor]] = field(default_factory=dict)
 
     @property
     def length(self) -> int:
@@ -75,30 +79,59 @@ def decode_step(model: Ernie3Model, next_ids: Tensor,
     klen = cache.length + 1
     x = model.embeddings(next_ids[:, None], token_type_ids=cache.token_type_ids[:, None],
                          task_type_ids=cache.task_type_ids[:, None])  # (B, 1, d)
-    uni = model.universal(x, causal=True, kv_cache=cache.universal, use_cache=True,
-                          pos_emb=_positions(cache, "universal", model.universal, klen=klen))
-    nlg = model.nlg(model.nlg_proj(uni.hidden), causal=True, kv_cache=cache.nlg, use_cache=True,
-                    pos_emb=_positions(cache, "nlg", model.nlg, klen=klen))
-    logits = model.lm_logits(nlg.hidden[:, 0])  # (B, V)
-    return logits, replace(cache, universal=uni.key_values, nlg=nlg.key_values)
+    h, universal = _step_stack(model.universal, x, cache=cache, name="universal", klen=klen)
+    h, nlg = _step_stack(model.nlg, model.nlg_proj(h), cache=cache, name="nlg", klen=klen)
+    logits = model.lm_logits(h[:, 0])  # (B, V)
+    return logits, replace(cache, universal=universal, nlg=nlg)
 
 
-def _positions(cache: NLGCache, name: str, stack: RelTransformerStack, *, klen: int) -> Tensor:
-    """(K, d) embeddings of distances K-1..0 for one query, read from a cached sinusoid table."""
-    device = cache.universal[0][0].device
+def _step_stack(stack: RelTransformerStack, x: Tensor, *, cache: NLGCache, name: str,
+                klen: int) -> tuple[Tensor, list[KeyValue]]:
+    """One token (B, 1, d) through a stack: ``RelTransformerStack.forward`` and
+    ``RelTransformerLayer.forward`` written out for Q = 1 (nothing to mask, dropout off) so that
+    each layer can be handed its cached position keys. The decoding tests pin it to the full
+    forward, so a change to the pre-LN layer shows up there."""
+    pos_emb, pos_keys = _positions(cache, name, stack, klen=klen)  # (K, d), per layer (K, H*Dh)
+    h, key_values = x, []
+    for layer, kv_cache, keys in zip(stack.layers, getattr(cache, name), pos_keys, strict=True):
+        attended = layer.attn(layer.attn_norm(h), pos_emb=pos_emb, pos_keys=keys,
+                              r_w_bias=stack.r_w_bias, r_r_bias=stack.r_r_bias,
+                              kv_cache=kv_cache)
+        h = h + layer.drop(attended.output)  # (B, 1, d)
+        h = h + layer.drop(layer.ff(layer.ff_norm(h)))  # (B, 1, d)
+        key_values.append(attended.key_value)
+    return stack.final_norm(h), key_values
+
+
+def _positions(cache: NLGCache, name: str, stack: RelTransformerStack, *,
+               klen: int) -> tuple[Tensor, list[Tensor]]:
+    """Embeddings (K, d) and per-layer keys (K, H*Dh) of distances K-1..0: views of the tables.
+
+    The tables list distances in descending order, P-1..0 (clamped like the stack's), so the
+    last K rows are exactly what a query at key index K-1 needs: a slice, no gather.
+    """
     table = cache.pos_tables.get(name)
     if table is None or table.size(0) < klen:  # grow by doubling: amortised O(1) per step
-        distances = torch.arange(max(2 * klen, 64), device=device, dtype=torch.float32)  # (P,)
+        distances = relative_positions(qlen=1, klen=max(2 * klen, 64), bidirectional=False,
+                                       clamp_len=stack.clamp_len,
+                                       device=cache.universal[0][0].device)  # (P,): P-1..0
         table = cache.pos_tables[name] = sinusoid_embedding(distances, stack.d_model)  # (P, d)
-    positions = relative_positions(qlen=1, klen=klen, bidirectional=False,
-                                   clamp_len=stack.clamp_len, device=device)  # (K,)
-    return table[positions.long()]  # (K, d)
+        cache.pos_keys[name] = [layer.attn.position_keys(table.to(stack.r_w_bias.dtype))
+                                for layer in stack.layers]  # per layer (P, H*Dh)
+    return table[-klen:], [keys[-klen:] for keys in cache.pos_keys[name]]  # (K, d), (K, H*Dh)
 
 
 @torch.no_grad()
-def greedy_decode(model: Ernie3Model, input_ids: Tensor, *, max_new_tokens: int) -> Tensor:
-    """(B, Q) prompt -> (B, Q + max_new_tokens): argmax decoding with the cache (for tests)."""
-    logits, cache = prefill(model, input_ids)
+def greedy_decode(model: Ernie3Model, input_ids: Tensor, *, max_new_tokens: int,
+                  token_type_ids: Tensor | None = None,
+                  task_type_ids: Tensor | None = None) -> Tensor:
+    """(B, Q) prompt -> (B, Q + max_new_tokens): argmax decoding with the cache.
+
+    Generated tokens take the type ids of the last prompt position (pass ``task_type_ids`` of
+    the NLG task for a model pre-trained with task embeddings).
+    """
+    logits, cache = prefill(model, input_ids, token_type_ids=token_type_ids,
+                            task_type_ids=task_type_ids)
     next_ids = logits[:, -1].argmax(dim=-1)  # (B,)
     generated = [input_ids]
     for step in range(max_new_tokens):

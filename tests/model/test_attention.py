@@ -272,6 +272,27 @@ def test_token_by_token_decoding_with_cache_equals_full_causal_pass(impl):
     torch.testing.assert_close(torch.cat(steps, dim=1), full, atol=1e-12, rtol=1e-12)
 
 
+@pytest.mark.parametrize("impl", IMPLS)
+def test_precomputed_position_keys_equal_projecting_them(impl):
+    """``pos_keys`` (what decoding caches) gives the same output, and "fast"/"sdpa" then skip
+    the W_{k,R} projection; "reference" always projects, as kimiyoung's code does."""
+    attn, u, v = make_attn(impl)
+    h, memory, mask, pos_emb, _ = make_case("nlg_causal_memory")
+    kwargs = dict(pos_emb=pos_emb, r_w_bias=u, r_r_bias=v, memory=memory, attn_mask=mask)
+    projected = attn(h, **kwargs, need_weights=True)
+    pos_keys = attn.position_keys(pos_emb)  # (R, H*Dh)
+    calls = []
+    attn.r_net.register_forward_hook(lambda *_: calls.append(1))
+    cached = attn(h, **kwargs, need_weights=True, pos_keys=pos_keys)
+    assert pos_keys.shape == (pos_emb.shape[0], N_HEAD * D_HEAD)
+    assert len(calls) == (1 if impl == "reference" else 0)
+    for a, b in zip(cached[:2], projected[:2], strict=True):
+        torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-12)
+    if impl != "reference":
+        with pytest.raises(ValueError, match="pos_keys must be"):
+            attn(h, **kwargs, pos_keys=pos_keys[1:])
+
+
 # --------------------------------------------------------------------- gradients and masking
 
 

@@ -94,6 +94,25 @@ def test_long_generation_grows_the_position_table():
     assert cache.pos_tables["nlg"].shape[1] == 16
 
 
+@pytest.mark.parametrize("impl", ["fast", "sdpa"])
+def test_decode_steps_reuse_the_cached_position_keys(impl):
+    """W_{k,R}R is projected once per table size, not once per step and layer."""
+    model = make_model(attention_impl=impl)
+    ids = token_ids(2, 12)
+    full = full_logits(model, ids)
+    _, cache = prefill(model, ids[:, :5])
+    calls = []
+    for stack in (model.universal, model.nlg):
+        for layer in stack.layers:
+            layer.attn.r_net.register_forward_hook(lambda *_: calls.append(1))
+    for t in range(5, 12):
+        step_logits, cache = decode_step(model, ids[:, t], cache)
+        torch.testing.assert_close(step_logits, full[:, t], rtol=0, atol=1e-5)
+    n_layers = model.universal.n_layer + model.nlg.n_layer
+    assert len(calls) == n_layers  # one table of 64 distances per layer, built at the first step
+    assert [k.shape for k in cache.pos_keys["nlg"]] == [(64, 16)] * model.nlg.n_layer
+
+
 def test_greedy_decode_equals_greedy_by_full_recomputation():
     model = make_model()
     prompt = token_ids(2, 4)
