@@ -128,8 +128,12 @@ class Ernie3DataModule(L.LightningDataModule):
         """Encode the splits and build this rank's streams. `rank` / `world_size` default to the
         attached Trainer's (0 / 1 without one); pass them to try a rank without a process group."""
         if self.trainer is not None:
-            rank = self.trainer.global_rank if rank is None else rank
-            world_size = self.trainer.world_size if world_size is None else world_size
+            from ernie3_lite.training.parallel import data_parallel_coordinates
+
+            # tensor-parallel ranks of one group must read the same batches
+            dp_rank, dp_size = data_parallel_coordinates(self.trainer)
+            rank = dp_rank if rank is None else rank
+            world_size = dp_size if world_size is None else world_size
         rank, world_size = rank or 0, world_size or 1
         if not 0 <= rank < world_size:
             raise ValueError(f"{NAME}.setup: rank={rank} must be in [0, world_size={world_size})")

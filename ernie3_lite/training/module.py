@@ -220,6 +220,17 @@ class Ernie3PretrainModule(L.LightningModule):
             elif isinstance(module, RelMultiHeadAttention):
                 module.dropatt = dropatt
 
+    # ---- multi-device training (DDP, FSDP2, tensor parallel: see parallel.py)
+    def configure_model(self) -> None:
+        """Freeze what no weighted task trains (DDP needs a gradient for every trainable
+        parameter), then shard `model` over the strategy's device mesh if it has one
+        (ModelParallelStrategy)."""
+        from ernie3_lite.training.parallel import freeze_unreached, parallelize
+
+        freeze_unreached(self.model, self.task_weights)
+        if self.device_mesh is not None:
+            parallelize(self.model, self.device_mesh)
+
     # ---- optimisation (ERNIE 3.0 §3.3.3)
     def configure_optimizers(self) -> dict[str, Any]:
         """AdamW with decoupled weight decay, linear warm-up then linear decay per step.
