@@ -12,3 +12,5 @@ __version__ = "0.1.0"
 PACKAGE_ROOT = Path(__file__).resolve().parent
 #: the small real-data slices shipped with the repository (see data_samples/README.md)
 DATA_SAMPLES = PACKAGE_ROOT.parent / "data_samples"
+#: the `nano` model pre-trained with this code on the full corpora (see its training.json)
+PRETRAINED_NANO = PACKAGE_ROOT / "pretrained" / "nano"

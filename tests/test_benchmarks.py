@@ -1,0 +1,40 @@
+"""Smoke tests: the speed benchmarks run end to end in --quick mode and print their ratios.
+
+No timing is asserted (CI machines are noisy and --quick shapes are too small to mean
+anything); a benchmark that crashes, or stops printing a ratio, fails here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_quick(script: str) -> str:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # as tests/conftest.py: a smoke run only
+    done = subprocess.run([sys.executable, f"benchmarks/{script}", "--quick"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    return done.stdout
+
+
+@pytest.mark.slow
+def test_model_speed_quick_prints_every_ratio():
+    out = run_quick("model_speed.py")
+    for label in ("S1 fp32", "S1 bf16", "S2", "S3", "S4"):
+        assert re.search(rf"^  {label} .*: ratio \d+\.\d+x \(target >= ", out, re.M), label
+    assert "identical tokens" in out  # S4 compared the cached and recomputed generations
+
+
+@pytest.mark.slow
+def test_attention_speed_quick_prints_its_ratios():
+    out = run_quick("attention_speed.py")
+    assert re.search(r"reference fwd\+bwd / fast fwd\+bwd +\d+\.\d+x", out)
+    assert re.search(r"^target: core fast fwd\+bwd >= 2\.5x reference: ", out, re.M)
