@@ -13,10 +13,9 @@ the sum of the four terms of §3.3::
 
 AC is one matmul. BD is one matmul against all R distances followed by ``rel_shift`` (App. B),
 which moves each row into key order. The sum is scaled by 1/sqrt(Dh), masked and soft-maxed.
-(One GEMM of q against stacked [k; W_{k,R}R] keys would not save work: AC and BD need
-different query biases, k is per example while W_{k,R}R is shared by the batch, and BD
-must be shifted before the sum. Two GEMMs, AC accumulated onto BD in place, cost the same.)
-Public tensors are batch-first; `relative_attention` works head-major inside (it says why).
+(One GEMM on stacked [k; W_{k,R}R] keys saves nothing: u and v differ, W_{k,R}R is shared by
+the batch and k is not, and BD is shifted before the sum.) Public tensors are batch-first;
+`relative_attention` works head-major inside (it says why).
 """
 
 from __future__ import annotations
@@ -215,30 +214,28 @@ def relative_attention(q: Tensor, k: Tensor, v: Tensor, r_k: Tensor, *, r_w_bias
     Returns the attended values (B, H, Q, Dh) and, if ``need_weights`` (not with ``use_sdpa``,
     where SDPA keeps them internal), the softmax weights (B, H, Q, K) before dropout.
 
-    Inside, heads come first, (H, B, ...) seen as one batch of H·B matrices, because r_k is
-    shared by the batch: BD is one GEMM per head over all B·Q queries. On CPU the GEMMs are the
-    floor, so the rest is about touching the (Q, K) scores as few times as possible
-    (benchmarks/attention_speed.py): the mask is *added* to BD in the one pass that copies the
-    shifted view out, and AC is accumulated onto that by ``baddbmm_`` (scale folded into alpha).
-    No pass re-masks the gradient: masked cells get probability exactly 0, so their gradient is
-    0 anyway (a fully masked row's output is zeroed, so its gradient is 0 too).
+    Inside, heads come first ((H, B, ...) as one batch of H·B) because r_k is shared by the
+    batch: BD is one GEMM per head over all B·Q queries. The GEMMs are the floor on CPU, so the
+    rest touches the (Q, K) scores as few times as possible (benchmarks/README.md): the mask is
+    *added* in the one pass that copies the shifted BD out, ``baddbmm_`` accumulates AC onto it
+    (scale folded into alpha), and no pass re-masks the gradient (masked cells get probability
+    exactly 0, fully masked rows a zeroed output, so their gradients are 0 anyway).
     """
     bsz, n_head, qlen, d_head = q.shape
     klen, hb = k.shape[2], n_head * bsz
+    if qlen == 1 and r_k.shape[1] == klen and attn_mask is None:
+        return _one_query_attention(q, k, v, r_k, r_w_bias=r_w_bias, r_r_bias=r_r_bias,
+                                    scale=scale, dropout_p=dropout_p, need_weights=need_weights)
     q = q.transpose(0, 1).contiguous()  # (H, B, Q, Dh): the one copy of the queries
     # (b)+(d): BD = ((q+v)·s)·W_{k,R}R for all R distances, then shifted into key order
     q_v = torch.add(r_r_bias.to(q.dtype)[:, None, None] * scale, q, alpha=scale)  # (H, B, Q, Dh)
-    one_query = qlen == 1 and r_k.shape[1] == klen  # decoding: distances K-1..0 are key order
-    if r_k.shape[1] == klen and not one_query:  # causal: rel_shift needs a spare column; a zero
-        r_k = F.pad(r_k, (0, 0, 0, 1))  # row in r_k, (H, K+1, Dh), gives it without a copy of BD
+    if r_k.shape[1] == klen:  # causal: rel_shift needs a spare column; a zero row in r_k
+        r_k = F.pad(r_k, (0, 0, 0, 1))  # (H, K+1, Dh) gives it without a copy of the scores
     bd = torch.bmm(q_v.view(n_head, bsz * qlen, d_head), r_k.transpose(1, 2))  # (H, B*Q, R)
-    if one_query:
-        bd = bd.view(hb, 1, klen)  # (H*B, 1, K): rel_shift is the identity for one query
-    else:
-        bd = rel_shift(bd.view(n_head, bsz, qlen, -1), klen=klen).flatten(0, 1)  # (H*B, Q, K)
+    bd = rel_shift(bd.view(n_head, bsz, qlen, -1), klen=klen).flatten(0, 1)  # (H*B, Q, K) view
     dead = None
     if attn_mask is None:  # baddbmm_ below writes into scores: it must own its memory
-        scores = bd if one_query else bd.clone(memory_format=torch.contiguous_format)
+        scores = bd.clone(memory_format=torch.contiguous_format)  # (H*B, Q, K)
     else:
         mask = attn_mask[(None,) * (4 - attn_mask.dim())].transpose(0, 1)  # (H|1, B|1, Q|1, K)
         dead = mask.all(dim=-1, keepdim=True)  # (H|1, B|1, Q|1, 1): rows with no visible key
@@ -267,6 +264,23 @@ def relative_attention(q: Tensor, k: Tensor, v: Tensor, r_k: Tensor, *, r_w_bias
     weights = weights.view(n_head, bsz, qlen, klen)  # (H, B, Q, K)
     weights = weights if dead is None else weights.masked_fill(dead, 0.0)
     return vec.transpose(0, 1), weights.transpose(0, 1)  # (B, H, Q, Dh), (B, H, Q, K)
+
+
+def _one_query_attention(q: Tensor, k: Tensor, v: Tensor, r_k: Tensor, *, r_w_bias: Tensor,
+                         r_r_bias: Tensor, scale: float, dropout_p: float,
+                         need_weights: bool) -> tuple[Tensor, Tensor | None]:
+    """Decoding, one unmasked query: q (B, H, 1, Dh), k, v (B, H, K, Dh), r_k (H, K, Dh).
+
+    The query sits at key index K-1, so distances K-1..0 are already in key order (rel_shift is
+    the identity) and there is nothing to mask: half the ops of the general path, which matters
+    when a generated token costs more in op dispatch and weight reads than in FLOPs.
+    """
+    scores = (q + r_w_bias.to(q.dtype)[:, None]) @ k.transpose(-1, -2)  # (B, H, 1, K): AC
+    scores = scores + (q + r_r_bias.to(q.dtype)[:, None]) @ r_k.transpose(-1, -2)  # + BD
+    weights = torch.softmax(scores * scale, dim=-1,
+                            dtype=torch.promote_types(scores.dtype, torch.float32)).to(v.dtype)
+    dropped = F.dropout(weights, dropout_p, training=True) if dropout_p > 0 else weights
+    return dropped @ v, weights if need_weights else None  # (B, H, 1, Dh), (B, H, 1, K)
 
 
 def _additive_mask(mask: Tensor, *, n_head: int, bsz: int, dtype: torch.dtype) -> Tensor:

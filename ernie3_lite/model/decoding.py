@@ -9,6 +9,9 @@ the distances K-1..0, so `rel_shift` is the identity and the sinusoid table can 
 and so can each layer's position keys W_{k,R}R (kimiyoung's ``r_head_k``): projecting all K
 distances again is O(K·d²) per layer per token, more than everything else a step does.
 
+Every entry point runs under ``torch.inference_mode`` (no autograd bookkeeping, a few percent
+per token at batch 1), so what it returns are inference tensors: for reading, not for training.
+
 This is only the caching machinery plus a greedy loop for tests; sampling strategies live in
 the generation module. The path is the one of `Ernie3Model.forward_nlg` (ERNIE 3.0 §3.1: universal
 module and NLG module, both causal), written out step by step.
@@ -49,7 +52,7 @@ class NLGCache:
         return self.universal[0][0].size(2)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def prefill(model: Ernie3Model, input_ids: Tensor, *, memory: Ernie3Memory | None = None,
             token_type_ids: Tensor | None = None,
             task_type_ids: Tensor | None = None) -> tuple[Tensor, NLGCache]:
@@ -72,7 +75,7 @@ def prefill(model: Ernie3Model, input_ids: Tensor, *, memory: Ernie3Memory | Non
     return model.lm_logits(nlg.hidden), cache  # (B, Q, V)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def decode_step(model: Ernie3Model, next_ids: Tensor,
                 cache: NLGCache) -> tuple[Tensor, NLGCache]:
     """Feed one token per stream, next_ids (B,); returns its logits (B, V) and the grown cache."""
@@ -97,8 +100,8 @@ def _step_stack(stack: RelTransformerStack, x: Tensor, *, cache: NLGCache, name:
         attended = layer.attn(layer.attn_norm(h), pos_emb=pos_emb, pos_keys=keys,
                               r_w_bias=stack.r_w_bias, r_r_bias=stack.r_r_bias,
                               kv_cache=kv_cache)
-        h = h + layer.drop(attended.output)  # (B, 1, d)
-        h = h + layer.drop(layer.ff(layer.ff_norm(h)))  # (B, 1, d)
+        h = h + attended.output  # (B, 1, d); `layer.drop` left out: decoding runs in eval mode
+        h = h + layer.ff(layer.ff_norm(h))  # (B, 1, d)
         key_values.append(attended.key_value)
     return stack.final_norm(h), key_values
 
@@ -121,7 +124,7 @@ def _positions(cache: NLGCache, name: str, stack: RelTransformerStack, *,
     return table[-klen:], [keys[-klen:] for keys in cache.pos_keys[name]]  # (K, d), (K, H*Dh)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def greedy_decode(model: Ernie3Model, input_ids: Tensor, *, max_new_tokens: int,
                   token_type_ids: Tensor | None = None,
                   task_type_ids: Tensor | None = None) -> Tensor:
