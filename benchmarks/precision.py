@@ -26,8 +26,8 @@ from itertools import islice
 import torch
 from attention_speed import cpu_name
 
-from ernie3_lite.cli import quiet_lightning
 from ernie3_lite.training import TASKS, Ernie3DataModule, Ernie3PretrainModule
+from ernie3_lite.training.quiet import quiet_lightning
 
 TARGET_RATIO = 1.8
 #: NLU micro-batch rows, NLU length, DLM rows, DLM segment length (configs/pretrain_nano.yaml)

@@ -20,7 +20,6 @@ Multi-GPU, multi-node and sharded runs are Trainer flags; see `parallel.py` and 
 
 from __future__ import annotations
 
-import logging
 import os
 import random
 import sys
@@ -40,26 +39,9 @@ from ernie3_lite.training.datamodule import Ernie3DataModule
 from ernie3_lite.training.module import Ernie3PretrainModule
 from ernie3_lite.training.parallel import data_parallel_coordinates
 from ernie3_lite.training.progressive import ProgressiveLearning
+from ernie3_lite.training.quiet import QUIET_WARNINGS, quiet_lightning
 
 RUNS_DIR = Path("runs")
-QUIET_LOGGERS = ("lightning.pytorch", "lightning.fabric")
-#: warnings that say nothing to a user of this CLI (each line says why)
-QUIET_WARNINGS = (
-    ".*LeafSpec.*",  # torch 2.13 + lightning 2.6: an internal deprecation inside Lightning
-    # resuming mid-"epoch" is exact here: the data module restarts its stream at global_step
-    ".*resuming from a checkpoint that ended before the epoch ended.*",
-    "LightningCLI's args parameter is intended.*",  # cli_main(args) is how notebooks call us
-    ".*does not have many workers.*",  # num_workers=0 is the right choice on 2 CPU cores
-    ".*`tensorboardX` has been removed as a dependency.*",  # CSV logs are what we want
-    # save_last rewrites last.ckpt; a sharded (folder) checkpoint warns each time
-    "Detected an existing checkpoint in .*overwriting since self.overwrite=True.*",
-    # jsonargparse 4.49+ deprecations of what Lightning 2.6's LightningCLI calls
-    "(?s).*(will be removed in v5\\.0\\.0|JSONARGPARSE_DEPRECATION_WARNINGS).*",
-    # Lightning's all_gather (the module gathers every rank's DLM memory into a checkpoint)
-    ".*torch.distributed.nn.functional.all_gather is deprecated.*",
-    # the module reads DLM's `reset` flag on the host there, on purpose (see module.py)
-    "You have overridden `on_before_batch_transfer` in `LightningModule`.*",
-)
 
 
 class StepSeed(L.Callback):
@@ -146,12 +128,6 @@ class Ernie3CLI(LightningCLI):
             prog = "ernie3-lite" + (f" {self.subcommand}" if self.subcommand else "")
             sys.stderr.write("".join(f"{prog}: error: {p}\n" for p in problems))
             raise SystemExit(2)
-
-
-def quiet_lightning(level: str = "ERROR") -> None:
-    """Lightning's loggers to `level` (after `import lightning`, which sets them to INFO)."""
-    for name in QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(level)
 
 
 def expand_dotted_overrides(model: Any) -> None:

@@ -213,8 +213,8 @@ def run_demo(name: str, *, out: Path, steps: int = 4, resume_at: int | None = No
     resume_at: stop after that many steps, save a checkpoint, and finish the run from it in a
     new Trainer (under ModelParallelStrategy the checkpoint is a folder of shards).
     """
-    from ernie3_lite.cli import quiet_lightning
     from ernie3_lite.training.module import Ernie3PretrainModule
+    from ernie3_lite.training.quiet import quiet_lightning
 
     quiet_lightning()
     # gathering the full weights of a 2-D (FSDP2 x TP) run takes two all-gathers per tensor,

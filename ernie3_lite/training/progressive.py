@@ -24,6 +24,7 @@ from typing import NamedTuple
 
 import lightning as L
 
+from ernie3_lite.training.module import is_logging_step
 from ernie3_lite.training.multitask import Progress
 
 SEQ_LEN_MULTIPLE = 8  # keeps matmul shapes friendly to tensor cores
@@ -145,6 +146,8 @@ class ProgressiveLearning(L.Callback):
         if values.dropout != self._dropout_set:
             pl_module.set_dropout(values.dropout)
             self._dropout_set = values.dropout
+        if not is_logging_step(trainer):
+            return
         logged = {f"progressive/{k}": float(v) for k, v in values._asdict().items()}
         if trainer.optimizers:
             logged["progressive/lr"] = float(trainer.optimizers[0].param_groups[0]["lr"])

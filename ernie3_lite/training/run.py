@@ -8,8 +8,6 @@ from YAML; this function is the short path for scripts and notebooks.
 
 from __future__ import annotations
 
-import logging
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,31 +15,31 @@ from typing import Any
 import lightning as L
 import torch
 
+from ernie3_lite.model.ernie3 import Ernie3Model
 from ernie3_lite.training.datamodule import Ernie3DataModule
-from ernie3_lite.training.module import Ernie3PretrainModule
+from ernie3_lite.training.module import Ernie3PretrainModule, is_logging_step
 from ernie3_lite.training.progressive import ProgressiveLearning
-
-
-def quiet_lightning() -> None:
-    """Lightning's start-up banners go to stderr; keep only errors (they break nbval and logs).
-
-    Must run after `import lightning`, which sets its own log level on import.
-    """
-    for name in ("lightning.pytorch", "lightning.fabric"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
-    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-    warnings.filterwarnings("ignore", message=".*overridden `on_before_batch_transfer`.*")
+from ernie3_lite.training.quiet import quiet_lightning
 
 
 class LossHistory(L.Callback):
-    """Keeps every logged training value per step: {"train/kmlm_loss": [(step, value), ...]}."""
+    """Keeps the logged training values: {"train/kmlm_loss": [(step, value), ...]}.
+
+    Per-task values are logged on every ``log_every_n_steps``-th step only
+    (`is_logging_step`), so they are read on those steps; ``step`` counts optimizer steps done.
+    """
 
     def __init__(self) -> None:
         self.train: dict[str, list[tuple[int, float]]] = {}
         self.val: dict[str, list[tuple[int, float]]] = {}
+        self._logging = False
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self._logging = is_logging_step(trainer)  # decided before the step, like the module
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if not self._logging:
+            return
         step = trainer.global_step
         for key, value in trainer.callback_metrics.items():
             if key.startswith(("train/", "progressive/")):
@@ -86,12 +84,19 @@ def pretrain(
     progress_bar: bool = True,
     val_every: int = 100,
     config_overrides: dict[str, Any] | None = None,
+    precision: str = "32-true",
+    log_every: int = 10,
+    init_from: str | Path | None = None,
 ) -> PretrainRun:
     """Train `preset` on all five tasks; progressive learning over `warmup_steps`.
 
     `max_time` ("DD:HH:MM:SS") stops early; the LR schedule still decays over `max_steps`.
+    `precision` is Lightning's (``"bf16-mixed"`` is ~2.4x faster on CPU, benchmarks/README.md).
+    Per-task losses are recorded every `log_every` steps. `init_from`: a `save_pretrained`
+    directory whose weights start the run (continued pre-training; its config must be the
+    preset's after overrides, or the load fails naming the mismatching tensors).
     """
-    quiet_lightning()
+    quiet_lightning(filter_warnings=True)
     L.seed_everything(seed, workers=True, verbose=False)
     torch.set_float32_matmul_precision("high")
     datamodule = Ernie3DataModule(data_dir=str(data_dir), batch_size=batch_size, max_len=max_len,
@@ -105,6 +110,12 @@ def pretrain(
         task_weights=dict(datamodule.task_weights), lr=lr, warmup_steps=warmup_steps,
         max_steps=max_steps, config_overrides=overrides,
     )
+    if init_from is not None:
+        start = Ernie3Model.from_pretrained(init_from)
+        if start.config.to_dict() != module.config.to_dict():
+            raise ValueError(f"init_from={init_from}: its config differs from the run's "
+                             f"({start.config.to_dict()} != {module.config.to_dict()})")
+        module.model.load_state_dict(start.state_dict())
     history = LossHistory()
     checkpoints = L.pytorch.callbacks.ModelCheckpoint(dirpath=Path(out_dir) / "checkpoints",
                                                       save_last=True, save_top_k=0)
@@ -118,7 +129,7 @@ def pretrain(
         num_sanity_val_steps=0, logger=False, enable_model_summary=False,
         enable_progress_bar=progress_bar, default_root_dir=str(out_dir),
         callbacks=[history, progressive, checkpoints], deterministic=True,
-        gradient_clip_val=1.0,
+        gradient_clip_val=1.0, precision=precision, log_every_n_steps=log_every,
     )
     trainer.fit(module, datamodule=datamodule)
     last = Path(out_dir) / "checkpoints" / "last.ckpt"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -33,9 +34,11 @@ def train(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     run = pretrain(args.data, preset="nano", max_steps=args.steps, warmup_steps=args.warmup,
                    max_time=args.max_time, lr=args.lr, out_dir=args.out, val_every=args.val_every,
-                   progress_bar=True)
+                   progress_bar=True, precision=args.precision, init_from=args.init_from)
     history = {"train": run.history.train, "val": run.history.val,
-               "seconds": time.perf_counter() - started, "steps": run.trainer.global_step}
+               "seconds": time.perf_counter() - started, "steps": run.trainer.global_step,
+               "command": " ".join(["python -m ernie3_lite.training.ship", *sys.argv[1:]]),
+               "init_from": args.init_from, "precision": args.precision}
     (Path(args.out) / "history.json").write_text(json.dumps(history), encoding="utf-8")
 
 
@@ -59,13 +62,17 @@ def export(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         export_from_checkpoint(run_dir / "checkpoints" / "last.ckpt", tmp, tokenizer=tokenizer)
         model = Ernie3Model.from_pretrained(tmp)
+    previous = {}
+    start = history.get("init_from")
+    if start and (Path(start) / "training.json").exists():  # continued pre-training
+        previous = json.loads((Path(start) / "training.json").read_text(encoding="utf-8"))
     info = {
-        "command": "python -m ernie3_lite.training.ship train --data data/full "
-                   f"--out {run_dir} --steps {args.steps} --warmup {args.warmup} --lr {args.lr}",
+        "command": history.get("command", "python -m ernie3_lite.training.ship train"),
+        "started_from": previous or None,
         "data": "full build of data_samples/README.md (python -m ernie3_lite.data build "
                 "--out data/full), train split",
         "steps": history["steps"], "train_seconds": round(history["seconds"]),
-        "machine": "2 CPU cores, 1 torch thread, no GPU",
+        "machine": "2 CPU cores, 1 torch thread, no GPU", "precision": history.get("precision"),
         "final_losses": final_losses(history), "dtype": "bfloat16 (loaded as float32)",
     }
     model.to(torch.bfloat16).save_pretrained(args.out, tokenizer=tokenizer, extra=info)
@@ -86,6 +93,10 @@ def main(argv: list[str] | None = None) -> None:
     commands.choices["train"].add_argument("--out", default="runs/shipped_nano")
     commands.choices["train"].add_argument("--max-time", dest="max_time", default="00:01:15:00")
     commands.choices["train"].add_argument("--val-every", dest="val_every", type=int, default=250)
+    commands.choices["train"].add_argument("--precision", default="32-true",
+                                           help="Lightning precision, e.g. bf16-mixed")
+    commands.choices["train"].add_argument("--init-from", dest="init_from", default=None,
+                                           help="a save_pretrained directory to continue from")
     commands.choices["export"].add_argument("--run", default="runs/shipped_nano")
     commands.choices["export"].add_argument("--out", default="ernie3_lite/pretrained/nano")
     args = parser.parse_args(argv)

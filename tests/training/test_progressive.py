@@ -128,7 +128,7 @@ def fit(data, module, callback, *, max_steps, ckpt_path=None, **trainer_kwargs) 
 def test_callback_drives_seq_len_batch_size_and_dropout_step_by_step(data):
     callback = ProgressiveLearning(warmup_steps=4, start_seq_len=16, start_batch_size=1)
     module = StandIn(dropout=0.2)
-    trainer = fit(data, module, callback, max_steps=6)
+    trainer = fit(data, module, callback, max_steps=6, log_every_n_steps=1)
     assert [r["step"] for r in module.records] == list(range(6))
     for record in module.records:
         want = progressive_values(record["step"], warmup_steps=4,
@@ -176,3 +176,13 @@ def test_callback_needs_set_dropout(data):
 
     with pytest.raises(TypeError, match="NoDropout.set_dropout"):
         fit(data, NoDropout(), ProgressiveLearning(4, 16, 1), max_steps=1)
+
+
+def test_schedule_is_logged_only_on_logging_steps(data):
+    module = StandIn(dropout=0.2)
+    trainer = fit(data, module, ProgressiveLearning(4, 16, 1), max_steps=4, log_every_n_steps=2)
+    # steps 0..3 ran, steps 0 and 2 logged: the values of step 2, not of the last step (3)
+    at = [progressive_values(step, warmup_steps=4, start=ProgressiveValues(16, 1, 0.0),
+                             end=ProgressiveValues(64, 4, 0.2)) for step in (2, 3)]
+    assert at[0].seq_len != at[1].seq_len
+    assert trainer.callback_metrics["progressive/seq_len"] == at[0].seq_len
