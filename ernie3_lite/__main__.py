@@ -5,6 +5,7 @@ Commands:
   data      the data tools (`build`, `stats`): see `python -m ernie3_lite data --help`
   fit       pre-train with Lightning: `fit --config configs/pretrain_nano.yaml` (`fit --help`)
   validate  evaluate a checkpoint: the same options plus `--ckpt_path` (ernie3_lite/cli.py)
+  generate  text from the NLG network: `generate --prompt 本报北京 --strategy sample --seed 1`
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         from ernie3_lite.data.__main__ import main as data_main
 
         return data_main(argv[1:])
+    if argv[:1] == ["generate"]:
+        from ernie3_lite.generation.cli import main as generation_main
+
+        return generation_main(argv[1:])
     if argv[:1] and argv[0] in LIGHTNING_COMMANDS:
         from ernie3_lite.cli import cli_main
 
@@ -43,6 +48,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     demo.add_argument("--minutes", type=float, default=3.0, help="pre-training time limit")
     demo.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder")
     commands.add_parser("data", help="build / stats (see `data --help`)")
+    commands.add_parser("generate", help="text from the NLG network (see `generate --help`)")
     for name in LIGHTNING_COMMANDS:
         commands.add_parser(name, help=f"LightningCLI {name} (see `{name} --help`)")
     args = parser.parse_args(argv)
