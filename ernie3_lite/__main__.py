@@ -6,6 +6,7 @@ Commands:
   fit       pre-train with Lightning: `fit --config configs/pretrain_nano.yaml` (`fit --help`)
   validate  evaluate a checkpoint: the same options plus `--ckpt_path` (ernie3_lite/cli.py)
   generate  text from the NLG network: `generate --prompt 本报北京 --strategy sample --seed 1`
+  evaluate  zero-shot classification / cloze and the knowledge probe: `evaluate zeroshot|probe`
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         from ernie3_lite.generation.cli import main as generation_main
 
         return generation_main(argv[1:])
+    if argv[:1] == ["evaluate"]:
+        from ernie3_lite.evaluation.cli import main as evaluation_main
+
+        return evaluation_main(argv[1:])
     if argv[:1] and argv[0] in LIGHTNING_COMMANDS:
         from ernie3_lite.cli import cli_main
 
@@ -49,6 +54,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     demo.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder")
     commands.add_parser("data", help="build / stats (see `data --help`)")
     commands.add_parser("generate", help="text from the NLG network (see `generate --help`)")
+    commands.add_parser("evaluate", help="zero-shot and knowledge probe (`evaluate --help`)")
     for name in LIGHTNING_COMMANDS:
         commands.add_parser(name, help=f"LightningCLI {name} (see `{name} --help`)")
     args = parser.parse_args(argv)
