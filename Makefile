@@ -14,7 +14,7 @@ export OMP_NUM_THREADS ?= 2
 export GLOO_SOCKET_IFNAME ?= lo
 export ERNIE3_FAST ?= 1
 
-.PHONY: setup demo test test-fast lab data lint clean
+.PHONY: setup demo test test-fast test-browser notebooks lab data lint clean
 
 setup: $(STAMP)
 
@@ -30,10 +30,23 @@ demo: setup
 	$(PY) -m ernie3_lite demo
 
 test: setup
-	$(PY) -m pytest tests $(wildcard notebooks/*.ipynb) $(PYTEST_NBVAL)
+	$(PY) -m pytest tests $(wildcard notebooks/*.ipynb) -m "not browser" $(PYTEST_NBVAL)
+
+# the real-browser tier: JupyterLab + Debian's Chromium driven by Playwright (needs `chromium`)
+test-browser: setup
+	$(PY) -m pip install --quiet -e ".[browser]"
+	$(PY) -m pytest tests/browser -m browser
+
+# re-execute every notebook in place (fast mode), e.g. after the shipped model changes
+notebooks: setup
+	for nb in notebooks/*.ipynb; do \
+	  OMP_NUM_THREADS=1 $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
+	    --ExecutePreprocessor.timeout=600 --ExecutePreprocessor.store_widget_state=False "$$nb" \
+	    || exit 1; \
+	done
 
 test-fast: setup
-	$(PY) -m pytest tests -m "not slow"
+	$(PY) -m pytest tests -m "not slow and not browser"
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/
