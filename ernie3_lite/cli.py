@@ -6,7 +6,7 @@ flag (``ernie3-lite fit --help``, ``--print_config``). On top of Lightning's CLI
 
 * links what the model must take from the data: ``data.vocab_size -> model.vocab_size``,
   ``data.max_segments -> model.sr_max_segments``, ``data.task_weights -> model.task_weights``;
-* adds progressive learning (``--progressive.*``, §3.3.2; ``warmup_steps: 0`` turns it off), a
+* adds progressive learning (``--progressive.*``, §3.3.1; ``warmup_steps: 0`` turns it off), a
   checkpoint callback that keeps ``last.ckpt`` (``--checkpoint.*``), and `StepSeed`;
 * writes a run into ``runs/<config file name>/`` (checkpoints in its ``checkpoints/``), so a
   killed run resumes with ``--ckpt_path last``;

@@ -157,7 +157,7 @@ class Ernie3DataModule(L.LightningDataModule):
             raise RuntimeError(f"{NAME}.val_dataloader: call setup('fit' or 'validate') first")
         return DataLoader(FixedBatches(self._valid), batch_size=None)
 
-    # ---- progressive learning (ERNIE 3.0 §3.3.2) ------------------------------------------------
+    # ---- progressive learning (ERNIE 3.0 §3.3.1) ------------------------------------------------
     @property
     def min_seq_len(self) -> int:
         """Shortest NLU length every enabled task can be built at (known after `setup`)."""

@@ -1,6 +1,6 @@
-"""Progressive learning: ramp sequence length, batch size and dropout with the LR warm-up (§3.3.2).
+"""Progressive learning: ramp sequence length, batch size and dropout with the LR warm-up (§3.3.1).
 
-ERNIE 3.0 (arXiv 2107.02137 §3.3.2) speeds up the start of pre-training by "progressively and
+ERNIE 3.0 (arXiv 2107.02137 §3.3.1) speeds up the start of pre-training by "progressively and
 simultaneously increasing the training factors including the input sequence length, the batch
 size, the learning rate and the dropout rate". We ramp each factor linearly from a start value
 at step 0 to its final value at `warmup_steps`, then hold it:
