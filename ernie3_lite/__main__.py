@@ -7,6 +7,7 @@ Commands:
   validate  evaluate a checkpoint: the same options plus `--ckpt_path` (ernie3_lite/cli.py)
   generate  text from the NLG network: `generate --prompt 本报北京 --strategy sample --seed 1`
   evaluate  zero-shot classification / cloze and the knowledge probe: `evaluate zeroshot|probe`
+  finetune  sentiment / NER / headline generation: `finetune fit --config configs/finetune_ner.yaml`
 """
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         from ernie3_lite.generation.cli import main as generation_main
 
         return generation_main(argv[1:])
+    if argv[:1] == ["finetune"]:
+        from ernie3_lite.finetune.cli import main as finetune_main
+
+        return finetune_main(argv[1:])
     if argv[:1] == ["evaluate"]:
         from ernie3_lite.evaluation.cli import main as evaluation_main
 
@@ -55,6 +60,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     commands.add_parser("data", help="build / stats (see `data --help`)")
     commands.add_parser("generate", help="text from the NLG network (see `generate --help`)")
     commands.add_parser("evaluate", help="zero-shot and knowledge probe (`evaluate --help`)")
+    commands.add_parser("finetune", help="LightningCLI fine-tuning (see `finetune --help`)")
     for name in LIGHTNING_COMMANDS:
         commands.add_parser(name, help=f"LightningCLI {name} (see `{name} --help`)")
     args = parser.parse_args(argv)

@@ -21,7 +21,7 @@ from ernie3_lite.cli import StepSeed, cli_main, expand_dotted_overrides
 from ernie3_lite.training import ProgressiveLearning
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
+CONFIGS = sorted((ROOT / "configs").glob("pretrain_*.yaml"))
 TEST_CONFIG = str(ROOT / "configs" / "pretrain_test.yaml")
 GPU_CONFIGS = {"pretrain_small", "pretrain_base"}  # built on the CPU here, from data_samples
 
