@@ -118,6 +118,10 @@ class Ernie3Config:
     """NLU-specific module: bidirectional, no memory (12L/768/12H in the paper)."""
     nlg: StackConfig = field(default_factory=lambda: StackConfig(2, 32, 4, 64))
     """NLG-specific module: causal, with recurrence memory (12L/768/12H in the paper)."""
+    share_task_modules: bool = False
+    """Ablation, not ERNIE 3.0: one task stack for both paradigms (UniLM-style shared network
+    steered by masks, §3.1): the NLG path runs the NLU stack and projection with a causal mask
+    and memory. `nlg` must then equal `nlu`."""
 
     # ---- sequence and memory (Transformer-XL §3.2, ERNIE-Doc §3)
     max_seq_len: int = 16
@@ -172,6 +176,12 @@ class Ernie3Config:
             raise ConfigError(f"{p}.name", f"={self.name!r} must be a str")
         for stack_name in _STACKS:
             getattr(self, stack_name).validate(f"{p}.{stack_name}")
+        if not isinstance(self.share_task_modules, bool):
+            raise ConfigError(f"{p}.share_task_modules", f"={self.share_task_modules!r} must be "
+                              "a bool")
+        if self.share_task_modules and self.nlg != self.nlu:
+            raise ConfigError(f"{p}.nlg", f"={self.nlg} must equal nlu={self.nlu} when "
+                              "share_task_modules=True (one stack serves both paradigms)")
         _check_int(f"{p}.vocab_size", self.vocab_size, minimum=1)
         _check_int(f"{p}.type_vocab_size", self.type_vocab_size, minimum=1)
         _check_int(f"{p}.num_task_types", self.num_task_types, minimum=1)

@@ -64,8 +64,8 @@ def prefill(model: Ernie3Model, input_ids: Tensor, *, memory: Ernie3Memory | Non
     x = model.embeddings(input_ids, token_type_ids=token_type_ids, task_type_ids=task_type_ids)
     uni = model.universal(x, causal=True, memory=None if memory is None else memory.universal,
                           use_cache=True)
-    nlg = model.nlg(model.nlg_proj(uni.hidden), causal=True,
-                    memory=None if memory is None else memory.nlg, use_cache=True)
+    nlg = model.nlg_stack(model.nlg_projection(uni.hidden), causal=True,
+                          memory=None if memory is None else memory.nlg, use_cache=True)
     zeros = torch.zeros_like(input_ids[:, -1])  # (B,)
     cache = NLGCache(
         universal=uni.key_values, nlg=nlg.key_values,
@@ -83,7 +83,8 @@ def decode_step(model: Ernie3Model, next_ids: Tensor,
     x = model.embeddings(next_ids[:, None], token_type_ids=cache.token_type_ids[:, None],
                          task_type_ids=cache.task_type_ids[:, None])  # (B, 1, d)
     h, universal = _step_stack(model.universal, x, cache=cache, name="universal", klen=klen)
-    h, nlg = _step_stack(model.nlg, model.nlg_proj(h), cache=cache, name="nlg", klen=klen)
+    h, nlg = _step_stack(model.nlg_stack, model.nlg_projection(h), cache=cache, name="nlg",
+                         klen=klen)
     logits = model.lm_logits(h[:, 0])  # (B, V)
     return logits, replace(cache, universal=universal, nlg=nlg)
 

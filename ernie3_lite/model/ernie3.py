@@ -15,6 +15,11 @@ So the universal stack runs in the mode its input's paradigm needs:
 
 The paper does not say how the 4096-wide universal output enters its 768-wide task modules; I use
 a linear projection where the widths differ (paper notes §1.3, DESIGN).
+
+``config.share_task_modules`` (an ablation, not ERNIE 3.0) builds no NLG module: the NLG path runs
+the NLU stack and projection (same weights, causal mask, memory), the "shared Transformer network
+... with specific self-attention masks" of UniLM-style models that §3.1 contrasts itself with.
+Whatever runs the NLG path reads the stack through `nlg_stack` / `nlg_projection`.
 """
 
 from __future__ import annotations
@@ -98,8 +103,9 @@ class Ernie3Model(nn.Module):
         self.universal = RelTransformerStack.from_config(config, "universal")
         self.nlu_proj = _projection(d_universal, config.nlu.d_model)
         self.nlu = RelTransformerStack.from_config(config, "nlu")
-        self.nlg_proj = _projection(d_universal, config.nlg.d_model)
-        self.nlg = RelTransformerStack.from_config(config, "nlg")
+        if not config.share_task_modules:  # shared: no nlg / nlg_proj at all (counted once)
+            self.nlg_proj = _projection(d_universal, config.nlg.d_model)
+            self.nlg = RelTransformerStack.from_config(config, "nlg")
         lm_sizes = dict(d_embed=config.d_embed, vocab_size=config.vocab_size,
                         layer_norm_eps=config.layer_norm_eps)
         self.mlm_head = TiedLMHead(d_in=config.nlu.d_model, **lm_sizes)
@@ -141,6 +147,17 @@ class Ernie3Model(nn.Module):
         """Build without allocating weights (meta device): for counting `paper-10b` parameters."""
         with torch.device("meta"):
             return cls(config)
+
+    # ---- the NLG path's task module (the NLU one when config.share_task_modules)
+    @property
+    def nlg_stack(self) -> RelTransformerStack:
+        """The stack the NLG path runs: `nlg`, or `nlu` when ``config.share_task_modules``."""
+        return self.nlu if self.config.share_task_modules else self.nlg
+
+    @property
+    def nlg_projection(self) -> nn.Module:
+        """universal width -> NLG stack width: `nlg_proj`, or `nlu_proj` when shared."""
+        return self.nlu_proj if self.config.share_task_modules else self.nlg_proj
 
     # ---- forward passes
     def forward(self, input_ids: Tensor, *, paradigm: str, **kwargs) -> NLUOutput | NLGOutput:
@@ -184,9 +201,9 @@ class Ernie3Model(nn.Module):
         x = self.embeddings(input_ids, token_type_ids=token_type_ids, task_type_ids=task_type_ids)
         uni = self.universal(x, causal=True, memory=None if memory is None else memory.universal,
                              mem_len=mem_len, padding_mask=padding, need_weights=need_weights)
-        nlg = self.nlg(self.nlg_proj(uni.hidden), causal=True,
-                       memory=None if memory is None else memory.nlg, mem_len=mem_len,
-                       padding_mask=padding, need_weights=need_weights)
+        nlg = self.nlg_stack(self.nlg_projection(uni.hidden), causal=True,
+                             memory=None if memory is None else memory.nlg, mem_len=mem_len,
+                             padding_mask=padding, need_weights=need_weights)
         new_memory = None
         if mem_len > 0:
             new_memory = Ernie3Memory(universal=uni.new_memory, nlg=nlg.new_memory)
@@ -233,12 +250,15 @@ class Ernie3Model(nn.Module):
 
     def num_position_key_parameters(self) -> int:
         """Parameters of all W_{k,R} (``r_net``) matrices: sum over layers of d * H * Dh."""
-        stacks = (self.universal, self.nlu, self.nlg)
+        stacks = [self.universal, self.nlu] + ([] if self.config.share_task_modules else [self.nlg])
         return sum(layer.attn.r_net.weight.numel() for s in stacks for layer in s.layers)
 
     def parameter_breakdown(self) -> dict[str, int]:
-        """Parameters per top-level module, plus "position_keys" (W_{k,R}, already included)."""
+        """Parameters per top-level module, plus "position_keys" (W_{k,R}, already included).
+
+        With ``config.share_task_modules`` "nlg_proj" and "nlg" are 0 (the NLU module serves).
+        """
         counts = {name: sum(p.numel() for p in getattr(self, name).parameters())
-                  for name in TOP_LEVEL_MODULES}
+                  if hasattr(self, name) else 0 for name in TOP_LEVEL_MODULES}
         counts["position_keys"] = self.num_position_key_parameters()
         return counts
