@@ -1,8 +1,8 @@
-"""Fine-tuning the pre-trained ERNIE 3.0 network on downstream tasks (arXiv 2107.02137 §5).
+"""Fine-tuning the pre-trained ERNIE 3.0 network on downstream tasks (arXiv 2107.02137 §4.2).
 
 Three tasks on the shipped real data (data_samples/README.md), each with the paper's kind of
-metric: review sentiment (accuracy, §5.1), People's Daily NER (entity F1, §5.1) and headline
-generation (character ROUGE-L, §5.2). Each LightningModule wraps an `Ernie3Model` loaded from a
+metric: review sentiment (accuracy, §4.2.1), People's Daily NER (entity F1, §4.2.1) and headline
+generation (character ROUGE-L, §4.2.2). Each LightningModule wraps an `Ernie3Model` loaded from a
 `save_pretrained` folder (default: the shipped nano) or built from a preset (from scratch), adds
 one task head, and can freeze the universal module (§3.1: only the task module trains).
 

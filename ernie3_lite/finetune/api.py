@@ -1,6 +1,6 @@
 """Fine-tuning from Python in one call: `finetune(task)` and `evaluate(module or checkpoint)`.
 
-ERNIE 3.0 (arXiv 2107.02137 §5) fine-tunes the pre-trained network on each downstream task.
+ERNIE 3.0 (arXiv 2107.02137 §4.2) fine-tunes the pre-trained network on each downstream task.
 `finetune` wires `FinetuneDataModule` and the task's module (`TASK_MODULES`) into a
 `lightning.Trainer`, trains, then scores the final weights on the valid and test splits. The
 CLI (`python -m ernie3_lite.finetune fit --config configs/finetune_sentiment.yaml`) builds the

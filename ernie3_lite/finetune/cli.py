@@ -1,5 +1,5 @@
 """`python -m ernie3_lite.finetune fit --config configs/finetune_sentiment.yaml`: fine-tuning
-from a shell (ERNIE 3.0 arXiv 2107.02137 §5).
+from a shell (ERNIE 3.0 arXiv 2107.02137 §4.2).
 
 A `LightningCLI` over the three task modules (``model.class_path`` picks one) and
 `FinetuneDataModule`; every constructor argument is a YAML key and a flag

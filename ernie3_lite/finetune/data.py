@@ -4,14 +4,14 @@ Each builder turns one record of a reader in `ernie3_lite.data.formats` into a d
 tensors (plus 0-d labels and plain-Python fields for evaluation) that `collate_examples` pads:
 
 * sentiment (`read_classification`, reviews/*.tsv): ``[CLS] text [SEP] (text_b [SEP])``, a class
-  id. ERNIE 3.0 §5.1 fine-tunes sentiment analysis on [CLS] of the NLU network;
+  id. ERNIE 3.0 §4.2.1 fine-tunes sentiment analysis on [CLS] of the NLU network;
 * NER (`read_bio`, ner/*.bio): ``[CLS] tokens [SEP]``, one BIO label per character token. A
   token the tokenizer splits (a word in a user's CoNLL file, or ``½`` -> ``1⁄2``) is labelled on
   its first piece only; `word_starts` says which position carries which token's label;
 * headline generation (`read_news`, news/*.jsonl): the NLG network (universal + NLG, causal,
   ERNIE 3.0 §3.1) is trained as a conditional LM on ``body [SEP] headline [SEP]``, with the loss
   on the headline and its closing [SEP] only, so it learns to write a headline after a body and
-  to stop. This is the decoder-only reading of §5.2 (the paper does not spell out its
+  to stop. This is the decoder-only reading of §4.2.2 (the paper does not spell out its
   fine-tuning input); the ``[SEP]`` between them is the document separator the pre-training
   stream of document LM uses, so the format is one the NLG network has seen.
 

@@ -1,6 +1,6 @@
 """Fine-tuning metrics as pure functions: accuracy, entity-span F1, character-level ROUGE-L.
 
-ERNIE 3.0 (arXiv 2107.02137 §5.1, §5.2) reports accuracy on sentiment analysis (ChnSentiCorp),
+ERNIE 3.0 (arXiv 2107.02137 §4.2.1, §4.2.2) reports accuracy on sentiment analysis (ChnSentiCorp),
 entity-level F1 on NER (MSRA-NER) and ROUGE-L on summarisation/headline generation (LCSTS).
 These are the same three measures on our small real sets:
 

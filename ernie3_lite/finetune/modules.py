@@ -6,7 +6,7 @@ Each wraps one `Ernie3Model` (built or loaded by `FinetuneModule`) and owns at m
     TokenClassificationModule     universal + NLU, tokens   TokenClassificationHead     val/f1
     HeadlineGenerationModule      universal + NLG, causal   the pre-trained lm_head     val/rouge_l
 
-as in ERNIE 3.0 §5.1 (sentiment analysis, NER) and §5.2 (summarisation / generation).
+as in ERNIE 3.0 §4.2.1 (sentiment analysis, NER) and §4.2.2 (summarisation / generation).
 Batches are the dicts of `ernie3_lite.finetune.data.collate_examples`.
 """
 
@@ -34,7 +34,7 @@ def _check_labels(owner: str, labels: list[str] | None) -> list[str]:
 
 
 class SequenceClassificationModule(FinetuneModule):
-    """Sentence classification (sentiment) on [CLS] of the NLU module (ERNIE 3.0 §5.1).
+    """Sentence classification (sentiment) on [CLS] of the NLU module (ERNIE 3.0 §4.2.1).
 
     labels: the class names, in id order (``["0", "1"]`` for the reviews). Other arguments:
     `FinetuneModule`.
@@ -67,7 +67,7 @@ class SequenceClassificationModule(FinetuneModule):
 
 
 class TokenClassificationModule(FinetuneModule):
-    """NER: one BIO tag per token from the NLU module's hidden states (ERNIE 3.0 §5.1).
+    """NER: one BIO tag per token from the NLU module's hidden states (ERNIE 3.0 §4.2.1).
 
     labels: tag names in id order, "O" first (B-LOC, ..., I-PER for People's Daily). Metrics:
     seqeval-style entity precision / recall / F1, micro over all types, plus F1 per type.
@@ -135,7 +135,7 @@ class TokenClassificationModule(FinetuneModule):
 
 
 class HeadlineGenerationModule(FinetuneModule):
-    """Headline generation with the NLG network (universal + NLG, causal; ERNIE 3.0 §5.2).
+    """Headline generation with the NLG network (universal + NLG, causal; ERNIE 3.0 §4.2.2).
 
     Trained as a conditional LM on ``body [SEP] headline [SEP]`` with the loss on the headline
     only (see `ernie3_lite.finetune.data`); evaluated by greedy decoding after ``body [SEP]``,
