@@ -220,7 +220,11 @@ def compile_layers(module: Ernie3PretrainModule) -> None:
     of 8, after which it would run the layer eagerly; hence the higher limit.
     """
     torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 32)
-    for stack in (module.model.universal, module.model.nlu, module.model.nlg):
+    model = module.model
+    stacks = [model.universal, model.nlu]
+    if model.nlg_stack is not model.nlu:  # ``share_task_modules``: no NLG stack of its own
+        stacks.append(model.nlg_stack)
+    for stack in stacks:
         for layer in stack.layers:
             layer.compile(dynamic=True)
 

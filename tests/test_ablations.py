@@ -22,7 +22,12 @@ ABLATIONS = ROOT / "benchmarks" / "ablations"
 sys.path.insert(0, str(ABLATIONS))
 
 import common  # noqa: E402
+import finetuning  # noqa: E402
 from progressive_learning import common_target, time_to_target  # noqa: E402
+
+from ernie3_lite import PRETRAINED_NANO  # noqa: E402
+from ernie3_lite.config import Ernie3Config  # noqa: E402
+from ernie3_lite.training.module import resolve_config  # noqa: E402
 
 
 # ---- harness: pure functions ------------------------------------------------------------------
@@ -82,6 +87,16 @@ def test_time_to_target_and_common_target():
     assert time_to_target(fast, target) == (20, 9.0)
     assert time_to_target(slow, target) == (30, 18.0)
     assert time_to_target(slow, 1.0) is None
+
+
+def test_scratch_overrides_rebuild_the_pretrained_config_from_any_preset():
+    saved = json.loads((PRETRAINED_NANO / "config.json").read_text(encoding="utf-8"))
+    for preset in ("nano", "test"):
+        overrides = finetuning.scratch_overrides(PRETRAINED_NANO, preset)
+        config = resolve_config(config=None, preset=preset, config_overrides=overrides,
+                                vocab_size=None, sr_max_segments=None)
+        assert config == Ernie3Config.from_dict(saved)
+    assert "d_model" not in finetuning.scratch_overrides(PRETRAINED_NANO, "nano")
 
 
 # ---- each script end to end (--quick) ---------------------------------------------------------
@@ -149,3 +164,46 @@ def test_shared_task_modules_quick(tmp_path):
         assert_finite_cells(cells, 6)
     params = {r["variant"]: r["metrics"]["params (M)"] for r in raw["records"]}
     assert params["one shared task module"] < params["separate NLU / NLG modules (ERNIE 3.0)"]
+
+
+@pytest.mark.slow
+def test_uktp_quick(tmp_path):
+    markdown, raw = run_quick("uktp", tmp_path)
+    rows = table_rows(markdown)
+    assert set(rows) == {"UKTP on (five tasks)", "UKTP off (weight 0)"}
+    for cells in rows.values():
+        assert_finite_cells(cells, 6)
+    losses = {r["variant"]: set(r["train_losses"]) for r in raw["records"]}
+    assert "uktp_loss" in losses["UKTP on (five tasks)"]
+    assert "uktp_loss" not in losses["UKTP off (weight 0)"]  # weight 0: never trained
+    for record in raw["records"]:
+        metrics = record["metrics"]
+        for scorer in ("NLU", "NLG"):
+            assert 0 <= metrics[f"{scorer} acc@1"] <= metrics[f"{scorer} acc@5"] <= 100
+    assert "SanWen 75.56 -> 77.36" in markdown and "different task" in markdown
+
+
+@pytest.mark.slow
+def test_masking_quick(tmp_path):
+    markdown, raw = run_quick("masking", tmp_path)
+    rows = table_rows(markdown)
+    assert set(rows) == {"knowledge masking (char + phrase + entity)", "character-only masking"}
+    for cells in rows.values():
+        assert_finite_cells(cells, 5)
+    for record in raw["records"]:  # KMLM alone was pre-trained, then NER fine-tuned
+        assert {k for k in record["train_losses"] if k.endswith("_loss")} == {"kmlm_loss"}
+        assert 0 <= record["metrics"]["NER test"] <= 100
+    assert "93.8" in markdown and "92.6" in markdown
+
+
+@pytest.mark.slow
+def test_pretrained_vs_scratch_quick(tmp_path):
+    markdown, raw = run_quick("pretrained_vs_scratch", tmp_path)
+    rows = table_rows(markdown)
+    assert set(rows) == {f"{task}, {start}" for task in ("sentiment (accuracy)",
+                                                         "NER (span F1)")
+                         for start in ("pre-trained", "from scratch")}
+    for cells in rows.values():
+        assert_finite_cells(cells, 2)
+        assert cells[3] == "2"  # the same fine-tuning steps for both starts
+    assert "fine-tuning steps per run" in markdown and "most frequent training label" in markdown

@@ -1,17 +1,13 @@
-"""The two callbacks the ablation harness swaps into `pretrain()` (see `common.run_variant`).
+"""The callback the ablation harness adds to every `pretrain()` (see `common.run_variant`).
 
-* `TimedLossHistory`: `pretrain()`'s `LossHistory` that also knows the training seconds of each
-  validation, so a time-to-loss comparison does not count validation as training;
-* `PlainWarmup`: `ProgressiveLearning` whose ramp starts at its end, i.e. sequence length, batch
-  size and dropout at full size from step 0, the baseline of ERNIE 3.0 (arXiv 2107.02137)
-  §3.3.2's progressive learning. The LR still warms up (the module's own scheduler).
+`TimedLossHistory`: `pretrain()`'s `LossHistory` that also knows the training seconds of each
+validation, so a time-to-loss comparison does not count validation as training.
 """
 
 from __future__ import annotations
 
 import time
 
-from ernie3_lite.training.progressive import ProgressiveLearning, ProgressiveValues
 from ernie3_lite.training.run import LossHistory
 
 
@@ -47,13 +43,3 @@ class TimedLossHistory(LossHistory):
             self._validating += time.perf_counter() - self._validation_start
             self._validation_start = None
 
-
-class PlainWarmup(ProgressiveLearning):
-    """Sequence length, batch size and dropout at full size from step 0; LR still warms up
-    (the module's scheduler). The baseline of ERNIE 3.0 §3.3.2's progressive learning."""
-
-    def setup(self, trainer, pl_module, stage: str) -> None:
-        data = trainer.datamodule
-        self.start = ProgressiveValues(data.max_len, data.batch_size,
-                                       float(pl_module.config.dropout))
-        super().setup(trainer, pl_module, stage)

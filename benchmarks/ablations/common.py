@@ -5,16 +5,15 @@ learning on or off), runs every variant once per seed with the same wall-clock t
 (`Settings.minutes`, so variants are compared at equal compute) and summarises the metrics it
 measured as mean ± sample standard deviation over seeds in `results/<name>.md`, beside a plot.
 
-`pretrain()` (ernie3_lite/training/run.py) takes neither task weights nor extra callbacks nor a
-switch for the progressive ramp, so `run_variant` swaps three names inside that module for the
-duration of the call (see `_pretrain_patches`); everything else is exactly `pretrain()`.
+Every run is one `pretrain()` call (ernie3_lite/training/run.py) with the variant's task
+weights, progressive switch, masking units and config overrides, plus a `TimedLossHistory`
+callback that tells training time from validation time.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
 import json
 import math
 import os
@@ -24,11 +23,10 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import torch
 
@@ -77,18 +75,21 @@ class Settings:
 
 
 def parse_settings(argv: Sequence[str] | None, *, name: str, description: str,
-                   minutes: float, warmup_steps: int, val_every: int,
+                   minutes: float | None, warmup_steps: int, val_every: int,
                    add_arguments: Callable[[argparse.ArgumentParser], None] | None = None,
                    ) -> tuple[Settings, argparse.Namespace]:
     """The common command line: ``[--preset nano] [--minutes M] [--seeds 0 1 2] [--data DIR]
-    [--quick]``; `minutes` etc. are the script's defaults (sized for ~20 min on 2 cores).
-    `add_arguments` adds the script's own options; their values come back in the Namespace."""
+    [--quick]``; `minutes` etc. are the script's defaults (sized for ~20 min on 2 cores;
+    None: the script pre-trains nothing and has no ``--minutes``). `add_arguments` adds the
+    script's own options; their values come back in the Namespace."""
     parser = argparse.ArgumentParser(prog=f"python benchmarks/ablations/{name}.py",
                                      description=description,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="nano")
-    parser.add_argument("--minutes", type=float, default=minutes,
-                        help="training minutes per run (variant x seed), equal for all variants")
+    if minutes is not None:
+        parser.add_argument("--minutes", type=float, default=minutes,
+                            help="training minutes per run (variant x seed), equal for all "
+                                 "variants")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--data", default="data/full", help="data folder (data_samples layout)")
     parser.add_argument("--quick", action="store_true",
@@ -109,7 +110,7 @@ def parse_settings(argv: Sequence[str] | None, *, name: str, description: str,
     argv_used = sys.argv[1:] if argv is None else list(argv)
     settings = Settings(
         preset=args.preset, data_dir=Path(args.data), seeds=list(args.seeds),
-        minutes=args.minutes, max_steps=args.max_steps, warmup_steps=args.warmup,
+        minutes=getattr(args, "minutes", None), max_steps=args.max_steps, warmup_steps=args.warmup,
         val_every=args.val_every, log_every=10, batch_size=8, max_len=128, seg_len=128, lr=1e-3,
         precision=args.precision, threads=args.threads, quick=args.quick,
         results_dir=Path(args.results),
@@ -135,6 +136,7 @@ class Variant:
     config_overrides: dict[str, Any] = field(default_factory=dict)
     task_weights: dict[str, float] | None = None
     progressive: bool = True  # False: LR warm-up only (seq len, batch and dropout at full size)
+    masking_units: str = "mixed"  # "char": character-only masking (KMLM, UKTP sentences)
 
 
 @dataclass
@@ -155,22 +157,27 @@ class RunRecord:
 def run_variant(settings: Settings, variant: Variant, *, seed: int) -> tuple[Any, RunRecord]:
     """`pretrain()` of `variant` with `seed` under the common budget -> (PretrainRun, record).
 
-    The run's checkpoint folder is temporary; use the returned run's ``module`` right away.
+    The run's checkpoint folder is temporary; use the returned run's ``module`` right away, or
+    `export` it.
     """
-    from ernie3_lite.training import run as run_module
+    from ablation_callbacks import TimedLossHistory
+
+    from ernie3_lite.training.run import pretrain
 
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="ablation_") as out_dir, \
-            _pretrain_patches(run_module, variant):
-        run = run_module.pretrain(
+    history = TimedLossHistory()
+    with tempfile.TemporaryDirectory(prefix="ablation_") as out_dir:
+        run = pretrain(
             settings.data_dir, preset=settings.preset, max_steps=settings.max_steps,
             warmup_steps=settings.warmup_steps, max_time=settings.max_time,
             batch_size=settings.batch_size, max_len=settings.max_len, seg_len=settings.seg_len,
             lr=settings.lr, seed=seed, out_dir=out_dir, progress_bar=False,
             val_every=settings.val_every, config_overrides=dict(variant.config_overrides),
             precision=settings.precision, log_every=settings.log_every,
+            task_weights=variant.task_weights, progressive=variant.progressive,
+            masking_units=variant.masking_units, callbacks=[history],
         )
-    history = run.history
+    run.history = history  # the timed one: the same records, plus training seconds
     run.module.eval()
     record = RunRecord(
         variant=variant.name, seed=seed, steps=run.trainer.global_step,
@@ -184,21 +191,6 @@ def run_variant(settings: Settings, variant: Variant, *, seed: int) -> tuple[Any
                   in history.train.items() if key.startswith("progressive/")},
     )
     return run, record
-
-
-@contextlib.contextmanager
-def _pretrain_patches(run_module: Any, variant: Variant) -> Iterator[None]:
-    """Task weights into the data module, a timed loss history, and (``progressive=False``) a
-    ramp whose start equals its end, for one `pretrain()` call."""
-    from ablation_callbacks import PlainWarmup, TimedLossHistory
-
-    data_module = functools.partial(run_module.Ernie3DataModule,
-                                    task_weights=variant.task_weights)
-    progressive = run_module.ProgressiveLearning if variant.progressive else PlainWarmup
-    with mock.patch.object(run_module, "Ernie3DataModule", data_module), \
-            mock.patch.object(run_module, "LossHistory", TimedLossHistory), \
-            mock.patch.object(run_module, "ProgressiveLearning", progressive):
-        yield
 
 
 # ---- summaries ----------------------------------------------------------------------------------
@@ -266,16 +258,21 @@ def machine() -> str:
 
 
 def write_results(settings: Settings, name: str, *, title: str, paper: str, table: str,
-                  notes: Sequence[str], records: Sequence[RunRecord], figure: Any) -> Path:
+                  notes: Sequence[str], records: Sequence[RunRecord], figure: Any,
+                  budget: str | None = None) -> Path:
     """`<results>/<name>.md` (title, the paper's figure, table, machine, command, notes),
-    `<name>.png` and `<name>.json` (every run record). Returns the .md path."""
+    `<name>.png` and `<name>.json` (every run record). Returns the .md path.
+
+    budget: the budget line; default the pre-training settings (an ablation without
+    pre-training says what it spent instead)."""
     out = settings.results_dir
     out.mkdir(parents=True, exist_ok=True)
-    lines = [f"# {title}", "", f"**Paper:** {paper}", "", table, "",
-             f"- budget: {settings.budget_text()}; preset `{settings.preset}`, data "
-             f"`{_shown(settings.data_dir)}`, precision {settings.precision}, batch "
-             f"{settings.batch_size} x {settings.max_len}, DLM segments {settings.seg_len}, "
-             f"LR {settings.lr:g} warm-up {settings.warmup_steps} steps",
+    budget = budget or (
+        f"{settings.budget_text()}; preset `{settings.preset}`, data "
+        f"`{_shown(settings.data_dir)}`, precision {settings.precision}, batch "
+        f"{settings.batch_size} x {settings.max_len}, DLM segments {settings.seg_len}, "
+        f"LR {settings.lr:g} warm-up {settings.warmup_steps} steps")
+    lines = [f"# {title}", "", f"**Paper:** {paper}", "", table, "", f"- budget: {budget}",
              "- mean ± sample std over seeds; steps and train s are means",
              f"- machine: {machine()}", f"- command: `{settings.command}`",
              f"- date: {time.strftime('%Y-%m-%d %H:%M')}",

@@ -6,11 +6,17 @@
   every segment alone; the mean next-token NLL of each segment position.
 * `nlu_accuracies`: knowledge masked LM, sentence reordering, sentence distance and UKTP accuracy
   (ERNIE 3.0 §3.2) on a fixed set of batches of the validation split.
+* `probe_accuracies`: the knowledge probe (`ernie3_lite.evaluation.knowledge_probe`): held-out
+  triples as template cloze queries, the tail ranked among every tail of the relation; and
+  `tail_prior_accuracies`, the same queries ranked by how common each tail is in UKTP's data.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -103,3 +109,55 @@ def majority_accuracies(batches: list[dict], tasks: tuple[str, ...] = ("sr", "sd
         labels = torch.cat([batch[task]["labels"] for batch in batches if task in batch])
         out[task] = labels.bincount().max().item() / labels.numel()
     return out
+
+
+def probe_data(data_dir: Path, splits: Sequence[str], *, max_triples: int | None = None) -> list:
+    """`load_probe_data` of each split (held out from pre-training: `check_no_leak` runs on
+    each again when it is probed), the first `max_triples` triples of each (None: all)."""
+    from ernie3_lite.evaluation import load_probe_data
+
+    probes = [load_probe_data(data_dir, split=split) for split in splits]
+    return [dataclasses.replace(p, triples=p.triples[:max_triples]) for p in probes]
+
+
+@torch.no_grad()
+def probe_accuracies(model: Ernie3Model, tokenizer, probes: list, *,
+                     scorers: Sequence[str] = ("nlu", "nlg")) -> dict[str, float]:
+    """acc@1, acc@5 and MRR in % per scorer over the triples of every probe split together,
+    and the random-ranking acc@1 / acc@5 ("random acc@k", the same for every model)."""
+    from ernie3_lite.evaluation import knowledge_probe
+
+    model.eval()
+    out: dict[str, float] = {}
+    for scorer in scorers:
+        rows = [knowledge_probe(model, tokenizer, probe.triples, probe.candidates,
+                                training_aligned=probe.training_aligned, graph=probe.graph,
+                                queries="template", scorer=scorer)["overall"]
+                for probe in probes]
+        n = sum(row["n"] for row in rows)
+        for key in ("acc@1", "acc@5", "mrr"):
+            out[f"{scorer.upper()} {key}"] = 100 * sum(r[key] * r["n"] for r in rows) / n
+        for k in (1, 5):
+            out[f"random acc@{k}"] = 100 * sum(r[f"random@{k}"] * r["n"] for r in rows) / n
+    return out
+
+
+def tail_prior_accuracies(probes: list) -> dict[str, float]:
+    """acc@1, acc@5 and MRR in % of ranking each probe query's candidates by how often each is
+    the tail of that relation in the pre-training alignment (what UKTP trains on), ties
+    pessimistic: a model that learned which tails are common, and no fact, scores this."""
+    from ernie3_lite.evaluation.kg_queries import true_tails
+    from ernie3_lite.evaluation.probe import probe_queries
+    from ernie3_lite.evaluation.ranking import RankedQuery, gold_rank, summarize
+
+    ranked = []
+    for probe in probes:
+        counts = Counter((rec["relation"], rec["tail"]) for rec in probe.training_aligned)
+        queries = probe_queries(probe.triples, probe.candidates, kind="template",
+                                known=true_tails(probe.graph))
+        for query in queries:  # `group` is the relation
+            scores = torch.tensor([float(counts[query.group, c]) for c in query.candidates])
+            ranked.append(RankedQuery(rank=gold_rank(scores, query.gold),
+                                      num_candidates=len(query.candidates), group=query.group))
+    row = summarize(ranked)["overall"]
+    return {key: 100 * row[key] for key in ("acc@1", "acc@5", "mrr")}

@@ -4,6 +4,10 @@
 the news documents, the aligned (triple, sentence) pairs and the vocabulary live in the layout of
 `data_samples/README.md`, splits paragraphs into sentences, and segments + tokenizes a text once
 (`encode`), which is the slow step every masked task needs (ERNIE 3.0 arXiv 2107.02137 §3.2).
+
+``unit_spans=False`` gives every text no word / phrase / entity unit, so the masker can only pick
+single characters: BERT's character-level masking, the baseline ERNIE 1.0 (arXiv 1904.09223
+§4) compares knowledge masking with.
 """
 
 from __future__ import annotations
@@ -34,8 +38,10 @@ class PretrainingCorpus:
         split: str = "train",
         tokenizer: CharTokenizer | None = None,
         segmenter: Segmenter | None = None,
+        unit_spans: bool = True,
     ):
         self.data_dir, self.split = Path(data_dir), split
+        self.unit_spans = unit_spans
         self.tokenizer = tokenizer or CharTokenizer.from_file(self.data_dir / "vocab.txt")
         self._segmenter = segmenter
         self._encoded: dict[str, EncodedText] = {}
@@ -87,7 +93,13 @@ class PretrainingCorpus:
         ]
 
     def encode(self, text: str) -> EncodedText:
-        """Token ids plus word / phrase / entity units of `text`, computed once per text."""
+        """Token ids plus word / phrase / entity units of `text`, computed once per text
+        (no units, and no segmenting, with ``unit_spans=False``)."""
         if text not in self._encoded:
-            self._encoded[text] = encode_segmented(self.tokenizer, self.segmenter.analyse(text))
+            if self.unit_spans:
+                analysed = self.segmenter.analyse(text)
+                self._encoded[text] = encode_segmented(self.tokenizer, analysed)
+            else:  # the same ids `encode_segmented` gives, from the same tokenizer call
+                ids, _ = self.tokenizer.encode_with_offsets(text)
+                self._encoded[text] = EncodedText(tuple(ids))
         return self._encoded[text]

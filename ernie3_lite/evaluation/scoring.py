@@ -159,8 +159,9 @@ def shared_context_log_likelihood(model: Ernie3Model, context: TokenIds,
             x = model.embeddings(ids, task_type_ids=torch.full_like(ids, nlg_task))
             uni = model.universal(x, causal=True, kv_cache=expanded.universal,
                                   padding_mask=padding)
-            nlg = model.nlg(model.nlg_proj(uni.hidden), causal=True, kv_cache=expanded.nlg,
-                            padding_mask=padding)
+            # `nlg_stack`: the NLU stack of a model with ``share_task_modules``
+            nlg = model.nlg_stack(model.nlg_projection(uni.hidden), causal=True,
+                                  kv_cache=expanded.nlg, padding_mask=padding)
             later_lp = model.lm_logits(nlg.hidden[:, :-1]).log_softmax(dim=-1)  # (B, L-1, V)
             token_lp = torch.cat([first_lp[ids[:, :1]],  # (B, 1)
                                   later_lp.gather(-1, ids[:, 1:, None])[..., 0]], dim=1)  # (B, L)

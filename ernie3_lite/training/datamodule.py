@@ -19,6 +19,11 @@ Task weights live here. A weight of 0 removes the task from every batch; a posit
 not change how many examples the task gets (one micro-batch per step). The LightningModule
 multiplies each task's loss by the same numbers, read from `task_weights` (the CLI links
 ``data.task_weights`` to the module), so there is one place to set them.
+
+`masking_units` picks what the masked tasks (KMLM, and UKTP's sentence side) hide: "mixed" is
+ERNIE 1.0's knowledge masking (characters, phrases and entities, arXiv 1904.09223 §3.2),
+"char" single characters only (BERT's masking, the baseline of ERNIE 1.0 §4). UKTP's masked
+relation stays one whole unit either way: that is the task, not a choice of masking.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ from ernie3_lite.training.multitask import (
 __all__ = ["TASKS", "Ernie3DataModule", "Progress"]
 
 NAME = "Ernie3DataModule"
+MASKING_UNITS = ("mixed", "char")  # knowledge masking (ERNIE 1.0) / characters only (BERT)
 
 
 class Ernie3DataModule(L.LightningDataModule):
@@ -66,6 +72,7 @@ class Ernie3DataModule(L.LightningDataModule):
         seed: int = 0,
         val_batches: int = 4,
         num_workers: int = 0,
+        masking_units: str = "mixed",
     ):
         """
         Args:
@@ -82,6 +89,8 @@ class Ernie3DataModule(L.LightningDataModule):
             seed: Base seed; rank r samples NLU examples with seed + r.
             val_batches: Validation batches (each with every task), built once in `setup`.
             num_workers: DataLoader worker processes for training (the batches do not change).
+            masking_units: "mixed" (characters, phrases, entities: `MaskingConfig`'s mix) or
+                "char" (single characters only) for KMLM and UKTP's masked sentences.
         """
         super().__init__()
         _check_int("batch_size", batch_size, minimum=1)
@@ -94,6 +103,9 @@ class Ernie3DataModule(L.LightningDataModule):
         _check_int("num_workers", num_workers, minimum=0)
         if not 0.0 <= uktp_relation_prob <= 1.0:
             raise ValueError(f"{NAME}.uktp_relation_prob={uktp_relation_prob!r} must be in [0, 1]")
+        if masking_units not in MASKING_UNITS:
+            raise ValueError(f"{NAME}.masking_units={masking_units!r} must be one of "
+                             f"{MASKING_UNITS}")
         self.save_hyperparameters()
         self.data_dir = _resolve_data_dir(data_dir)
         self.task_weights = _resolve_weights(task_weights)
@@ -101,7 +113,7 @@ class Ernie3DataModule(L.LightningDataModule):
         self.batch_size, self.max_len, self.max_segments = batch_size, max_len, max_segments
         self.dlm_batch_size, self.seg_len, self.seed = dlm_batch_size, seg_len, seed
         self.val_batches, self.num_workers = val_batches, num_workers
-        self.relation_prob = uktp_relation_prob
+        self.relation_prob, self.masking_units = uktp_relation_prob, masking_units
         self.num_sr_classes = num_reorder_classes(max_segments)  # k, for the SR head
         self.tokenizer = CharTokenizer.from_file(self.data_dir / "vocab.txt")
         self.vocab_size = self.tokenizer.vocab_size
@@ -112,7 +124,7 @@ class Ernie3DataModule(L.LightningDataModule):
     # ---- Lightning hooks ---------------------------------------------------------------------
     def prepare_data(self) -> None:
         """Segment every text the masked tasks use once, so `setup` reads jieba's disk cache."""
-        if not {"kmlm", "uktp"} & set(self.tasks):
+        if not {"kmlm", "uktp"} & set(self.tasks) or self.masking_units == "char":
             return
         for split in ("train", "valid"):
             corpus = self._corpus(split)
@@ -195,7 +207,8 @@ class Ernie3DataModule(L.LightningDataModule):
 
     def _corpus(self, split: str) -> PretrainingCorpus:
         return PretrainingCorpus(self.data_dir, split=split, tokenizer=self.tokenizer,
-                                 segmenter=self.segmenter)
+                                 segmenter=self.segmenter,
+                                 unit_spans=self.masking_units == "mixed")
 
     def _stream(self, split: str, *, rank: int, world_size: int) -> MultiTaskStream:
         data = TaskData.from_corpus(

@@ -60,6 +60,16 @@ TASK_MODULES = {
 }
 
 
+def task_modules(model: nn.Module) -> dict[str, tuple[str, ...]]:
+    """`TASK_MODULES` of `model`: with ``config.share_task_modules`` (an ablation) the document
+    LM runs the NLU projection and stack, and the model has no `nlg_proj` / `nlg`."""
+    config = getattr(model, "config", None)
+    if not getattr(config, "share_task_modules", False):
+        return dict(TASK_MODULES)
+    shared = {"nlg_proj": "nlu_proj", "nlg": "nlu"}
+    return {task: tuple(shared.get(n, n) for n in names) for task, names in TASK_MODULES.items()}
+
+
 def freeze_unreached(model: nn.Module, task_weights: dict[str, float]) -> list[str]:
     """Stop training the modules that no task with a positive weight reaches; returns them.
 
@@ -68,9 +78,10 @@ def freeze_unreached(model: nn.Module, task_weights: dict[str, float]) -> list[s
     weight says it should not be trained, so it is frozen, and DDP and the optimizer skip it;
     ``find_unused_parameters=True`` would instead search the graph for unused ones every step.
     """
+    modules = task_modules(model)
     reached = {name for task, weight in task_weights.items() if weight > 0
-               for name in TASK_MODULES[task]}
-    frozen = sorted({name for names in TASK_MODULES.values() for name in names} - reached)
+               for name in modules[task]}
+    frozen = sorted({name for names in modules.values() for name in names} - reached)
     for name in frozen:
         getattr(model, name).requires_grad_(False)
     return frozen
@@ -111,8 +122,10 @@ def parallelize(model: nn.Module, mesh: DeviceMesh) -> nn.Module:
 
 
 def transformer_layers(model: nn.Module) -> list[nn.Module]:
-    """Every `RelTransformerLayer` of the universal, NLU and NLG stacks, bottom to top."""
-    return [layer for name in STACKS for layer in getattr(model, name).layers]
+    """Every `RelTransformerLayer` of the universal, NLU and NLG stacks, bottom to top, each
+    once (with ``share_task_modules`` the NLG path runs the NLU stack: no stack of its own)."""
+    stacks = [getattr(model, name) for name in STACKS if hasattr(model, name)]
+    return [layer for stack in stacks for layer in stack.layers]
 
 
 def shard_feed_forward(model: nn.Module, tp_mesh: DeviceMesh) -> None:

@@ -8,6 +8,7 @@ from YAML; this function is the short path for scripts and notebooks.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,10 @@ def pretrain(
     precision: str = "32-true",
     log_every: int = 10,
     init_from: str | Path | None = None,
+    task_weights: dict[str, float] | None = None,
+    callbacks: Sequence[L.Callback] = (),
+    progressive: bool = True,
+    masking_units: str = "mixed",
 ) -> PretrainRun:
     """Train `preset` on all five tasks; progressive learning over `warmup_steps`.
 
@@ -95,12 +100,19 @@ def pretrain(
     Per-task losses are recorded every `log_every` steps. `init_from`: a `save_pretrained`
     directory whose weights start the run (continued pre-training; its config must be the
     preset's after overrides, or the load fails naming the mismatching tensors).
+
+    task_weights: per task (kmlm, dlm, sr, sd, uktp), 1.0 when missing; 0 drops the task
+    (`Ernie3DataModule`). callbacks: added to the Trainer's. progressive: False keeps sequence
+    length, batch size and dropout at full size from step 0 (the LR still warms up over
+    `warmup_steps`), the baseline of ERNIE 3.0 §3.3.1's progressive learning. masking_units:
+    "mixed" (ERNIE 1.0 knowledge masking) or "char" (characters only) for KMLM and UKTP.
     """
     quiet_lightning(filter_warnings=True)
     L.seed_everything(seed, workers=True, verbose=False)
     torch.set_float32_matmul_precision("high")
     datamodule = Ernie3DataModule(data_dir=str(data_dir), batch_size=batch_size, max_len=max_len,
-                                  seg_len=seg_len, seed=seed)
+                                  seg_len=seg_len, seed=seed, task_weights=task_weights,
+                                  masking_units=masking_units)
     datamodule.prepare_data()
     datamodule.setup("fit")
     # the model must accept the longest segment the data will feed it
@@ -119,16 +131,21 @@ def pretrain(
     history = LossHistory()
     checkpoints = L.pytorch.callbacks.ModelCheckpoint(dirpath=Path(out_dir) / "checkpoints",
                                                       save_last=True, save_top_k=0)
-    progressive = ProgressiveLearning(warmup_steps=warmup_steps,
-                                      start_seq_len=max(_round_up(datamodule.min_seq_len, 8),
-                                                        max_len // 4),
-                                      start_batch_size=max(1, batch_size // 4))
+    if progressive:
+        ramp = ProgressiveLearning(warmup_steps=warmup_steps,
+                                   start_seq_len=max(_round_up(datamodule.min_seq_len, 8),
+                                                     max_len // 4),
+                                   start_batch_size=max(1, batch_size // 4))
+    else:  # no ramp (0 steps: full sizes from step 0); kept for its progressive/* logs
+        ramp = ProgressiveLearning(warmup_steps=0, start_seq_len=max_len,
+                                   start_batch_size=batch_size,
+                                   start_dropout=module.config.dropout)
     trainer = L.Trainer(
         accelerator="cpu", devices=1, max_steps=max_steps, max_time=max_time,
         val_check_interval=val_every, check_val_every_n_epoch=None, limit_val_batches=None,
         num_sanity_val_steps=0, logger=False, enable_model_summary=False,
         enable_progress_bar=progress_bar, default_root_dir=str(out_dir),
-        callbacks=[history, progressive, checkpoints], deterministic=True,
+        callbacks=[history, ramp, checkpoints, *callbacks], deterministic=True,
         gradient_clip_val=1.0, precision=precision, log_every_n_steps=log_every,
     )
     trainer.fit(module, datamodule=datamodule)
