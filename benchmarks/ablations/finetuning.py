@@ -3,7 +3,7 @@
 `finetune_record` runs `ernie3_lite.finetune.finetune` once (one task, one start, one seed) for
 a fixed number of optimizer steps, the same for every variant (equal fine-tuning compute), and
 returns a `common.RunRecord` with the test and valid metric in %. `export` writes a pre-trained
-run where `finetune(pretrained=...)` reads it. ERNIE 3.0 (arXiv 2107.02137 §5) fine-tunes
+run where `finetune(pretrained=...)` reads it. ERNIE 3.0 (arXiv 2107.02137 §4.2) fine-tunes
 sentiment on [CLS] and NER per token of the NLU network; so does `finetune`.
 """
 

@@ -1,6 +1,6 @@
 """Ablation (b): progressive learning vs a plain LR warm-up, steps and time to a target loss.
 
-ERNIE 3.0 (arXiv 2107.02137 §3.3.2) ramps "the input sequence length, the batch size, the learning
+ERNIE 3.0 (arXiv 2107.02137 §3.3.1) ramps "the input sequence length, the batch size, the learning
 rate and the dropout rate" together at the start of pre-training and reports that its base model
 reaches the same loss in 65.21% less time. Two variants of five-task `pretrain()` per seed, the
 same time budget and the same linear LR warm-up over `--warmup` steps:
@@ -30,7 +30,7 @@ from matplotlib.figure import Figure
 NAME = "progressive_learning"
 PAPER = ("ERNIE_Base reaches the same loss in 65.21% less time with progressive learning "
          "(~11 h -> ~4 h), ERNIE_1.5B ~48% (§4.4.3; numbers UNVERIFIED in our paper notes); "
-         "§3.3.2 ramps sequence length, batch size, LR and dropout.")
+         "§3.3.1 ramps sequence length, batch size, LR and dropout.")
 PROGRESSIVE = common.Variant("progressive (len, batch, dropout, LR ramp)")
 PLAIN = common.Variant("plain LR warm-up", progressive=False)
 
