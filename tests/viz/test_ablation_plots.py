@@ -1,5 +1,6 @@
 """Reading the ablations' JSON records, the computed verdicts and the comparison plots
-(ernie3_lite/viz/ablation_plots.py). Records are built by hand in the scripts' format."""
+(ernie3_lite/viz/ablation_results.py, ablation_plots.py). Records are built by hand in the
+scripts' format."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from pathlib import Path
 import pytest
 from matplotlib.figure import Figure
 
-from ernie3_lite.viz.ablation_plots import (
+from ernie3_lite.viz.ablation_plots import draw_comparison, draw_curves, draw_overview
+from ernie3_lite.viz.ablation_results import (
     PAPER_CLAIMS,
     Ablation,
     Claim,
@@ -20,9 +22,6 @@ from ernie3_lite.viz.ablation_plots import (
     ablation_report,
     ablation_table,
     compare,
-    draw_comparison,
-    draw_curves,
-    draw_overview,
     load_ablation,
     summary_markdown,
 )
