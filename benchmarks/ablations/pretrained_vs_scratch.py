@@ -1,10 +1,10 @@
 """Ablation (f): fine-tuning from the shipped pre-trained nano vs from scratch.
 
-The premise of ERNIE 3.0 (arXiv 2107.02137 §1, fine-tuned in §4.2) and of every pre-trained model: a network first
-pre-trained on large unlabelled text (here the five tasks of §3.2 on People's Daily and the
-knowledge graph) fine-tunes to a better downstream model than the same network trained on the
-labelled data alone. Per task and seed, two fine-tuning runs with the same number of steps,
-batch size, learning rate and schedule (equal compute):
+The premise of ERNIE 3.0 (arXiv 2107.02137 §1, fine-tuned in §4.2) and of every pre-trained
+model: a network first pre-trained on large unlabelled text (here the five tasks of §3.2 on
+People's Daily and the knowledge graph) fine-tunes to a better downstream model than the same
+network trained on the labelled data alone. Per task and seed, two fine-tuning runs with the
+same number of steps, batch size, learning rate and schedule (equal compute):
 
 * pre-trained: the shipped nano (`ernie3_lite.PRETRAINED_NANO`, or ``--pretrained DIR``);
 * from scratch: the same architecture (that folder's config) with random weights.
@@ -32,9 +32,9 @@ from matplotlib.figure import Figure
 from ernie3_lite import PRETRAINED_NANO
 
 NAME = "pretrained_vs_scratch"
-PAPER = ("ERNIE 3.0 reports no from-scratch baseline (pre-training is the premise of §1 and §4.2). For "
-         "scale, after pre-training ERNIE 1.0 (arXiv 1904.09223) reaches ChnSentiCorp test "
-         "accuracy 95.4 and MSRA-NER test F1 93.8, other data than ours.")
+PAPER = ("ERNIE 3.0 reports no from-scratch baseline (pre-training is the premise of §1 and "
+         "§4.2). For scale, after pre-training ERNIE 1.0 (arXiv 1904.09223) reaches "
+         "ChnSentiCorp test accuracy 95.4 and MSRA-NER test F1 93.8, other data than ours.")
 STARTS = ("pre-trained", "from scratch")
 TASK_NAMES = {"sentiment": "sentiment", "ner": "NER"}
 
