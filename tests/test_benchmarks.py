@@ -38,3 +38,17 @@ def test_attention_speed_quick_prints_its_ratios():
     out = run_quick("attention_speed.py")
     assert re.search(r"reference fwd\+bwd / fast fwd\+bwd +\d+\.\d+x", out)
     assert re.search(r"^target: core fast fwd\+bwd >= 2\.5x reference: ", out, re.M)
+
+
+@pytest.mark.slow
+def test_finetune_results_quick_runs_every_task(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "benchmarks/finetune_results.py", "--quick",
+                           "--out", str(tmp_path)], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    for task, metric in (("sentiment", "acc"), ("ner", "f1"), ("headline", "rouge_l")):
+        assert re.search(rf"^{task} +frozen=False +valid {metric} \d\.\d{{4}} test", done.stdout,
+                         re.M), task
+    assert len(re.findall(r"frozen=True", done.stdout)) == 2  # the two NLU tasks, frozen
+    assert (tmp_path / "ner_frozen" / "checkpoints" / "last.ckpt").exists()
