@@ -92,6 +92,8 @@ def pretrain(
     callbacks: Sequence[L.Callback] = (),
     progressive: bool = True,
     masking_units: str = "mixed",
+    checkpoint_every: int | None = None,
+    ckpt_path: str | Path | None = None,
 ) -> PretrainRun:
     """Train `preset` on all five tasks; progressive learning over `warmup_steps`.
 
@@ -106,6 +108,11 @@ def pretrain(
     length, batch size and dropout at full size from step 0 (the LR still warms up over
     `warmup_steps`), the baseline of ERNIE 3.0 §3.3.1's progressive learning. masking_units:
     "mixed" (ERNIE 1.0 knowledge masking) or "char" (characters only) for KMLM and UKTP.
+
+    checkpoint_every: also write `out_dir/checkpoints/last.ckpt` every this many steps (None:
+    only at the end), so that a killed run can go on: call again with the same arguments and
+    `ckpt_path` set to that file (weights, optimiser, schedule, DLM memory and data position
+    resume; the returned history then holds the resumed part only).
     """
     quiet_lightning(filter_warnings=True)
     L.seed_everything(seed, workers=True, verbose=False)
@@ -130,7 +137,8 @@ def pretrain(
         module.model.load_state_dict(start.state_dict())
     history = LossHistory()
     checkpoints = L.pytorch.callbacks.ModelCheckpoint(dirpath=Path(out_dir) / "checkpoints",
-                                                      save_last=True, save_top_k=0)
+                                                      save_last=True, save_top_k=0,
+                                                      every_n_train_steps=checkpoint_every)
     if progressive:
         ramp = ProgressiveLearning(warmup_steps=warmup_steps,
                                    start_seq_len=max(_round_up(datamodule.min_seq_len, 8),
@@ -148,7 +156,8 @@ def pretrain(
         callbacks=[history, ramp, checkpoints, *callbacks], deterministic=True,
         gradient_clip_val=1.0, precision=precision, log_every_n_steps=log_every,
     )
-    trainer.fit(module, datamodule=datamodule)
+    trainer.fit(module, datamodule=datamodule,
+                ckpt_path=str(ckpt_path) if ckpt_path is not None else None)
     last = Path(out_dir) / "checkpoints" / "last.ckpt"
     return PretrainRun(module, datamodule, trainer, history, last if last.exists() else None)
 

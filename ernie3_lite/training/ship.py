@@ -31,10 +31,15 @@ TASKS = ("kmlm", "dlm", "sr", "sd", "uktp")
 def train(args: argparse.Namespace) -> None:
     from ernie3_lite.training.run import pretrain
 
+    last = Path(args.out) / "checkpoints" / "last.ckpt"
+    resume_from = last if args.resume and last.exists() else None
+    if args.resume and resume_from is None:
+        print(f"--resume: no {last} yet, starting from step 0", flush=True)
     started = time.perf_counter()
     run = pretrain(args.data, preset="nano", max_steps=args.steps, warmup_steps=args.warmup,
                    max_time=args.max_time, lr=args.lr, out_dir=args.out, val_every=args.val_every,
-                   progress_bar=True, precision=args.precision, init_from=args.init_from)
+                   progress_bar=True, precision=args.precision, init_from=args.init_from,
+                   checkpoint_every=args.checkpoint_every, ckpt_path=resume_from)
     history = {"train": run.history.train, "val": run.history.val,
                "seconds": time.perf_counter() - started, "steps": run.trainer.global_step,
                "command": " ".join(["python -m ernie3_lite.training.ship", *sys.argv[1:]]),
@@ -95,6 +100,12 @@ def main(argv: list[str] | None = None) -> None:
     commands.choices["train"].add_argument("--val-every", dest="val_every", type=int, default=250)
     commands.choices["train"].add_argument("--precision", default="32-true",
                                            help="Lightning precision, e.g. bf16-mixed")
+    commands.choices["train"].add_argument("--checkpoint-every", dest="checkpoint_every",
+                                           type=int, default=250,
+                                           help="write checkpoints/last.ckpt every N steps")
+    commands.choices["train"].add_argument("--resume", action="store_true",
+                                           help="go on from --out's checkpoints/last.ckpt "
+                                                "(same arguments as the killed run)")
     commands.choices["train"].add_argument("--init-from", dest="init_from", default=None,
                                            help="a save_pretrained directory to continue from")
     commands.choices["export"].add_argument("--run", default="runs/shipped_nano")

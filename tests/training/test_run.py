@@ -46,6 +46,30 @@ def test_demo_export_loads_back(run, tmp_path):
     torch.testing.assert_close(loaded.forward_nlu(ids).hidden, model.forward_nlu(ids).hidden)
 
 
+
+class CrashAt(L.Callback):
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if trainer.global_step == self.step:
+            raise RuntimeError("killed")
+
+
+def test_a_killed_run_resumes_from_its_periodic_checkpoint_and_ends_as_the_uninterrupted_one(
+        run, tmp_path):
+    kwargs = dict(preset="test", max_steps=4, warmup_steps=2, val_every=2, max_len=32, seg_len=32,
+                  progress_bar=False, log_every=2, out_dir=tmp_path, checkpoint_every=2)
+    with pytest.raises(RuntimeError, match="killed"):
+        pretrain(DATA_SAMPLES, callbacks=[CrashAt(3)], **kwargs)
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    assert torch.load(last, map_location="cpu", weights_only=True)["global_step"] == 2
+    resumed = pretrain(DATA_SAMPLES, ckpt_path=last, **kwargs)
+    assert resumed.trainer.global_step == 4
+    assert [s for s, _ in resumed.history.train["train/kmlm_loss"]] == [3]  # the resumed part
+    for name, want in run.module.model.state_dict().items():
+        torch.testing.assert_close(resumed.module.model.state_dict()[name], want, msg=name)
+
 # ---- the ablation switches: task weights, extra callbacks, no ramp, character-only masking ----
 class StepCounter(L.Callback):
     def __init__(self) -> None:
