@@ -9,9 +9,11 @@ from pathlib import Path
 
 import torch
 
+from ernie3_lite import PRETRAINED_NANO
 from ernie3_lite.data.collate import TaskType
 from ernie3_lite.data.corpus import PretrainingCorpus
 from ernie3_lite.model.decoding import greedy_decode
+from ernie3_lite.model.ernie3 import Ernie3Model
 from ernie3_lite.training.run import pretrain
 from ernie3_lite.viz.curves import TASK_TITLES, plot_loss_curves
 
@@ -88,8 +90,25 @@ def train_and_show(data_dir: str | Path, *, seed: int, max_steps: int, max_minut
     print("\n".join(masked_prediction(model, corpus)))
     _heading("continuation (NLG network, greedy)")
     print("\n".join(continuation(model, corpus)))
+    shipped_steps = _shipped_steps()
+    _heading(f"the same two by the shipped nano ({shipped_steps} steps on the full corpora)")
+    shipped = Ernie3Model.from_pretrained(PRETRAINED_NANO).eval()
+    print("\n".join(masked_prediction(shipped, corpus)))
+    print("\n".join(continuation(shipped, corpus)))
     export = out_dir / "model"
     model.save_pretrained(export, tokenizer=run.datamodule.tokenizer)
     _heading("where things are")
     print(f"Lightning checkpoint (resume with ernie3-lite fit --ckpt_path): {run.checkpoint}")
     print(f"exported model (Ernie3Model.from_pretrained): {export}")
+
+
+def _shipped_steps() -> str:
+    """The shipped model's pre-training steps in all, continued runs included (training.json)."""
+    import json
+
+    info = json.loads((PRETRAINED_NANO / "training.json").read_text(encoding="utf-8"))
+    steps = 0
+    while info:
+        steps += int(info.get("steps", 0))
+        info = info.get("started_from")
+    return f"{steps:,}"

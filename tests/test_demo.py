@@ -27,3 +27,17 @@ def test_unknown_command_fails_cleanly():
                             text=True, timeout=60)
     assert result.returncode == 2
     assert "invalid choice" in result.stderr
+
+
+def test_demo_training_half_trains_plots_exports_and_shows_the_shipped_model(tmp_path, capsys):
+    from ernie3_lite import DATA_SAMPLES
+    from ernie3_lite.demo_training import train_and_show
+
+    train_and_show(DATA_SAMPLES, seed=0, max_steps=2, max_minutes=1, out_dir=tmp_path)
+    out = capsys.readouterr().out
+    assert "per-task loss after 2 steps" in out
+    assert out.count("predicted:") == 2 and out.count("continuation:") == 2  # demo, shipped
+    assert "the same two by the shipped nano (" in out
+    assert (tmp_path / "loss_curves.png").stat().st_size > 0
+    assert (tmp_path / "model" / "model.safetensors").exists()
+    assert (tmp_path / "checkpoints" / "last.ckpt").exists()
