@@ -107,8 +107,4 @@ def _shipped_steps() -> str:
     import json
 
     info = json.loads((PRETRAINED_NANO / "training.json").read_text(encoding="utf-8"))
-    steps = 0
-    while info:
-        steps += int(info.get("steps", 0))
-        info = info.get("started_from")
-    return f"{steps:,}"
+    return f"{info.get('total_steps', info['steps']):,}"

@@ -77,6 +77,10 @@ def export(args: argparse.Namespace) -> None:
         "data": "full build of data_samples/README.md (python -m ernie3_lite.data build "
                 "--out data/full), train split",
         "steps": history["steps"], "train_seconds": round(history["seconds"]),
+        # the whole pre-training, this run and every run it continued
+        "total_steps": history["steps"] + previous.get("total_steps", previous.get("steps", 0)),
+        "total_train_seconds": round(history["seconds"]) + previous.get(
+            "total_train_seconds", previous.get("train_seconds", 0)),
         "machine": "2 CPU cores, 1 torch thread, no GPU", "precision": history.get("precision"),
         "final_losses": final_losses(history), "dtype": "bfloat16 (loaded as float32)",
     }
