@@ -40,7 +40,7 @@ TASK_NAMES = {"sentiment": "sentiment", "ner": "NER"}
 
 
 def add_arguments(parser) -> None:
-    finetuning.add_finetune_arguments(parser, steps=200)
+    finetuning.add_finetune_arguments(parser, steps=600)
     parser.add_argument("--tasks", nargs="+", default=["sentiment", "ner"],
                         choices=list(finetuning.TASK_METRICS))
     parser.add_argument("--pretrained", default=str(PRETRAINED_NANO),
