@@ -9,7 +9,7 @@ tasks, with the optimizer and LR scheduler of its own ``configure_optimizers``:
   logging machinery; what Lightning spends on the 11 logged values is part of its overhead);
 - Lightning: ``Trainer.fit`` with the lean settings of §5 (no progress bar, logger,
   checkpointing or model summary; no validation). As shipped, the module logs its 10 per-task
-  values only on logging steps (``log_every_n_steps``, 50 by default) and the total every step.
+  values and the total only on logging steps (``log_every_n_steps``, 50 by default).
 
 Two more Lightning runs split its cost: every value logged on every step
 (``log_every_n_steps=1``), and ``self.log`` switched off. Each side runs N1 and N2 steps; the
@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
         assert diff <= 1e-6, f"{name}: losses differ by {diff} from the raw loop's"
     print(f"  losses of the {n2}-step runs: identical on every side")
     print(f"target: overhead <= {TARGET_MS:.0f} ms/step (as shipped the module logs the total "
-          "every step and 10 per-task values every 50th; ProgressiveLearning, not used here, "
+          "and 10 per-task values every 50th step; ProgressiveLearning, not used here, "
           "logs 5 more on the same steps)")
 
 

@@ -171,14 +171,14 @@ class Ernie3PretrainModule(L.LightningModule):
         total = sum(self.task_weights[task] * loss for task, (loss, _, _) in results.items())
         on_epoch = stage != "train"  # per-step curves in training, epoch means elsewhere
         log = dict(on_step=not on_epoch, on_epoch=on_epoch, sync_dist=on_epoch)
-        # each self.log costs ~0.3 ms on the host: per-task training values only on the steps
-        # the trainer writes to its loggers (log_every_n_steps); the total loss every step
+        # each self.log costs ~0.3 ms on the host: training values only on the steps the
+        # trainer writes to its loggers (log_every_n_steps; the progress bar keeps the last)
         if on_epoch or is_logging_step(self._trainer):
             for task, (loss, accuracy, count) in results.items():
                 self.log(f"{stage}/{task}_loss", loss, batch_size=count, **log)
                 self.log(f"{stage}/{task}_acc", accuracy, batch_size=count, **log)
-        first = next(iter(batch.values()))["input_ids"].size(0)
-        self.log(f"{stage}/loss", total, batch_size=first, prog_bar=True, **log)
+            first = next(iter(batch.values()))["input_ids"].size(0)
+            self.log(f"{stage}/loss", total, batch_size=first, prog_bar=True, **log)
         return total
 
     def training_step(self, batch: dict[str, dict[str, Any]], batch_idx: int) -> Tensor:
