@@ -32,11 +32,12 @@ def test_vocabulary_is_the_shipped_one():
 
 
 def test_masked_lm_beats_an_untrained_model(corpus):
-    """Measured at export: 0.026 against 0.000 (the model is small and trained ~70 CPU minutes)."""
+    """Measured at export: 0.067 against 0.000 (7,500 steps, ~2.4 CPU hours in all; the
+    2,500-step model before it scored 0.026)."""
     trained = Ernie3Model.from_pretrained(PRETRAINED_NANO)
     torch.manual_seed(0)
     untrained = Ernie3Model(trained.config).eval()
     acc_trained = masked_lm_accuracy(trained, corpus, max_batches=4)
     acc_untrained = masked_lm_accuracy(untrained, corpus, max_batches=4)
     assert acc_untrained < 0.005  # chance over ~5,000 tokens
-    assert acc_trained > 0.02 and acc_trained > 5 * acc_untrained, (acc_trained, acc_untrained)
+    assert acc_trained > 0.05 and acc_trained > 10 * acc_untrained, (acc_trained, acc_untrained)
