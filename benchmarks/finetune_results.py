@@ -37,11 +37,10 @@ FROZEN = ("sentiment", "ner")  # the NLU tasks also run with the universal modul
 
 
 def majority_accuracy(data_dir: Path) -> float:
-    """Test accuracy of always answering the most frequent training label."""
-    train = Counter(r.label for r in read_split(data_dir, "sentiment", "train"))
-    test = [r.label for r in read_split(data_dir, "sentiment", "test")]
-    label = train.most_common(1)[0][0]
-    return sum(t == label for t in test) / len(test)
+    """Test accuracy of always answering the test split's most frequent label (a floor that
+    knows the test distribution; chance is 0.5)."""
+    test = Counter(r.label for r in read_split(data_dir, "sentiment", "test"))
+    return test.most_common(1)[0][1] / sum(test.values())
 
 
 def run_all(data_dir: Path, *, quick: bool, out_root: Path) -> list[dict]:
@@ -71,8 +70,8 @@ def markdown(rows: list[dict], *, majority: float, command: str, data_dir: Path)
     lines += [f"| {r['task']} | {r['trained']} | {r['metric']} | {r['valid']:.3f} | "
               f"{r['test']:.3f} | {r['epochs']} | {r['steps']} | {r['train_seconds']:.0f} |"
               for r in rows]
-    lines += ["", f"- sentiment floor: the majority training label scores test accuracy "
-              f"{majority:.3f}",
+    lines += ["", "- sentiment floor: always answering the test split's most frequent label "
+              f"scores {majority:.3f} (chance 0.5)",
               f"- data: `{os.path.relpath(data_dir, PACKAGE_ROOT.parent)}`; model: "
               f"`ernie3_lite/pretrained/{PRETRAINED_NANO.name}` as shipped (its "
               "training.json); LR 1e-3, 10 % warm-up then linear decay, bf16-mixed, seed 0",
