@@ -5,6 +5,7 @@ Kept apart from `demo.py` so the data half stays importable without Lightning.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -104,7 +105,5 @@ def train_and_show(data_dir: str | Path, *, seed: int, max_steps: int, max_minut
 
 def _shipped_steps() -> str:
     """The shipped model's pre-training steps in all, continued runs included (training.json)."""
-    import json
-
     info = json.loads((PRETRAINED_NANO / "training.json").read_text(encoding="utf-8"))
     return f"{info.get('total_steps', info['steps']):,}"
