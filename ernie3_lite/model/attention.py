@@ -27,6 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ernie3_lite.model.kv_store import append_key_value
+
 IMPLS = ("reference", "fast", "sdpa")
 
 
@@ -163,7 +165,8 @@ class RelMultiHeadAttention(nn.Module):
             return reference_attention(self, h, pos_emb=pos_emb, r_w_bias=r_w_bias,
                                        r_r_bias=r_r_bias, memory=memory, attn_mask=attn_mask,
                                        kv_cache=kv_cache, need_weights=need_weights)
-        q, k, v = self._project(h, memory=memory, kv_cache=kv_cache)
+        q, key_value = self._project(h, memory=memory, kv_cache=kv_cache)
+        k, v = key_value
         check_inputs(qlen=q.shape[2], klen=k.shape[2], rlen=pos_emb.shape[0], attn_mask=attn_mask)
         if pos_keys is None:
             pos_keys = self.position_keys(pos_emb)  # (R, H*Dh)
@@ -176,15 +179,18 @@ class RelMultiHeadAttention(nn.Module):
             attn_mask=attn_mask, dropout_p=self.dropatt if self.training else 0.0,
             use_sdpa=self.impl == "sdpa" and not need_weights, need_weights=need_weights)
         vec = vec.transpose(1, 2).reshape(h.shape[0], h.shape[1], -1)  # (B, Q, H*Dh)
-        return AttentionOutput(self.o_net(vec), weights if need_weights else None, (k, v))
+        return AttentionOutput(self.o_net(vec), weights if need_weights else None, key_value)
 
     def position_keys(self, pos_emb: Tensor) -> Tensor:
         """(R, d_model) sinusoids -> (R, H*Dh) position keys W_{k,R}R (kimiyoung's r_head_k)."""
         return self.r_net(pos_emb.to(self.r_net.weight.dtype))  # sinusoids come as float32
 
     def _project(self, h: Tensor, *, memory: Tensor | None,
-                 kv_cache: tuple[Tensor, Tensor] | None) -> tuple[Tensor, Tensor, Tensor]:
-        """Queries from h, keys/values from [memory; h] (or cache + h), all (B, H, len, Dh)."""
+                 kv_cache: tuple[Tensor, Tensor] | None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        """Queries from h and (keys, values) from [memory; h] (or cache + h), all (B, H, len, Dh).
+
+        The pair is a `GrowingKeyValue` when ``kv_cache`` is one (decoding), a tuple otherwise.
+        """
         if memory is not None and kv_cache is not None:
             raise ValueError("pass either memory (hidden states) or kv_cache, not both")
         hd = self.n_head * self.d_head
@@ -195,10 +201,9 @@ class RelMultiHeadAttention(nn.Module):
             q = F.linear(h, weight[:hd])  # (B, Q, H*Dh): no queries for memory positions
             k, v = F.linear(torch.cat([memory, h], dim=1), weight[hd:]).split(hd, dim=-1)
         q, k, v = (self._heads(t) for t in (q, k, v))  # (B, H, len, Dh)
-        if kv_cache is not None:
-            k = torch.cat([kv_cache[0], k], dim=2)  # (B, H, M+Q, Dh)
-            v = torch.cat([kv_cache[1], v], dim=2)  # (B, H, M+Q, Dh)
-        return q, k, v
+        if kv_cache is None:
+            return q, (k, v)
+        return q, append_key_value(kv_cache, k, v)  # (B, H, M+Q, Dh) each
 
     def _heads(self, x: Tensor) -> Tensor:
         b, length = x.shape[0], x.shape[1]
