@@ -12,10 +12,16 @@ tasks, with the optimizer and LR scheduler of its own ``configure_optimizers``:
   values and the total only on logging steps (``log_every_n_steps``, 50 by default).
 
 Two more Lightning runs split its cost: every value logged on every step
-(``log_every_n_steps=1``), and ``self.log`` switched off. Each side runs N1 and N2 steps; the
-marginal cost (T(N2) - T(N1)) / (N2 - N1) leaves out the fixed cost of ``fit()`` (reported
-separately).
-Rounds interleave the sides so machine noise hits all alike; medians over ``--repeats``. The
+(``log_every_n_steps=1``), and ``self.log`` switched off.
+
+Method: every side timestamps the end of each step (a callback in Lightning, the loop body in
+the raw loop), so a step's time is the interval between two ends: everything the loop does
+between two optimizer steps, data loading and hooks included, ``fit()``'s set-up left out.
+Per-step *medians* ignore the scheduler hiccups that made whole-run totals useless at this
+scale (an earlier version timed T(250) - T(50) and moved by 2 ms from run to run). Steps that
+log cost more, and a median would hide them, so their extra time over the median, summed and
+spread over all steps, is added back ("logging surcharge"). Runs interleave the sides and are
+repeated; the overhead is the median over repeats of (Lightning - raw), with the range. The
 losses of every side are asserted equal to the raw loop's. Target: overhead <= 1 ms/step.
 
     OMP_NUM_THREADS=1 python benchmarks/lightning_overhead.py [--quick] [--threads 1]
@@ -25,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import statistics
 import time
 import warnings
@@ -39,6 +46,7 @@ from ernie3_lite.training import Ernie3DataModule, Ernie3PretrainModule
 from ernie3_lite.training.quiet import quiet_lightning
 
 TARGET_MS = 1.0
+LOG_EVERY = 50  # Lightning's default log_every_n_steps
 
 
 class Cycle(Dataset):
@@ -54,68 +62,139 @@ class Cycle(Dataset):
         return self.batches[i % len(self.batches)]
 
 
-class Losses(L.Callback):
+class StepClock(L.Callback):
+    """Per training step: the loss, when the step ended, and how long its *work* took.
+
+    Work = the module's ``training_step`` (minus its ``self.log`` calls) + ``backward`` + the
+    optimizer's update: the same operations on both sides. The rest of a step's interval
+    (data loading, hooks, logging, the loop itself) is the loop's overhead. The two are taken
+    from the same step, so a machine that speeds up or slows down between runs (it did: see
+    benchmarks/README.md) moves the work, not the difference of the overheads.
+    """
+
     def __init__(self) -> None:
-        self.values: list[float] = []
+        self.losses: list[float] = []
+        self.ends: list[float] = []
+        self.work: list[float] = []
+        self._work = 0.0
+        self._backward_start = self._backward_end = self._update_start = 0.0
+
+    def add_work(self, seconds: float) -> None:
+        self._work += seconds
+
+    def end_step(self, loss: float) -> None:
+        self.losses.append(loss)
+        self.ends.append(time.perf_counter())
+        self.work.append(self._work)
+        self._work = 0.0
+
+    def instrument(self, module: Ernie3PretrainModule, *, log_off: bool) -> None:
+        """Time ``training_step`` less its ``self.log`` calls; mark Lightning's hooks around
+        backward and before the optimizer's update (what lies between them is Lightning's)."""
+        step, log = module.training_step, module.log
+        logging = [0.0]
+
+        def timed_log(*args, **kwargs) -> None:
+            if log_off:  # a plain loop has no logger to feed
+                return
+            start = time.perf_counter()
+            log(*args, **kwargs)
+            logging[0] += time.perf_counter() - start
+
+        def timed_step(*args, **kwargs):
+            logging[0], start = 0.0, time.perf_counter()
+            out = step(*args, **kwargs)
+            self.add_work(time.perf_counter() - start - logging[0])
+            return out
+
+        module.log, module.training_step = timed_log, timed_step
+        module.on_before_backward = lambda loss: setattr(self, "_backward_start",
+                                                         time.perf_counter())
+        module.on_after_backward = lambda: setattr(self, "_backward_end", time.perf_counter())
+        module.on_before_optimizer_step = lambda optimizer: setattr(self, "_update_start",
+                                                                    time.perf_counter())
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        trainer.optimizers[0].register_step_post_hook(self._after_update)
+
+    def _after_update(self, optimizer, args, kwargs) -> None:
+        # Lightning steps the optimizer with a closure that runs training_step and backward
+        # first; work = backward (between its two hooks) + the update (after the last hook)
+        now = time.perf_counter()
+        self.add_work((self._backward_end - self._backward_start) + (now - self._update_start))
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        self.values.append(float(outputs["loss"]))
+        self.end_step(float(outputs["loss"]))
 
 
-def raw_loop(module: Ernie3PretrainModule, batches: list[dict], steps: int) -> list[float]:
-    module.log = lambda *args, **kwargs: None  # a plain loop has no logger to feed
+def raw_loop(module: Ernie3PretrainModule, batches: list[dict], steps: int) -> StepClock:
+    clock = StepClock()
+    clock.instrument(module, log_off=True)
     config = module.configure_optimizers()
     optimizer, scheduler = config["optimizer"], config["lr_scheduler"]["scheduler"]
     module.train()
-    losses = []
     for i, batch in enumerate(DataLoader(Cycle(batches, steps), batch_size=None)):
         batch = module.on_before_batch_transfer(batch, 0)  # the module's hook: reset -> bool
         loss = module.training_step(batch, i)
+        start = time.perf_counter()
         loss.backward()
         optimizer.step()
+        clock.add_work(time.perf_counter() - start)
         scheduler.step()
         optimizer.zero_grad()
-        losses.append(float(loss.detach()))
-    return losses
+        clock.end_step(float(loss.detach()))
+    return clock
 
 
 def lightning_fit(module: Ernie3PretrainModule, batches: list[dict], steps: int, *,
-                  log_every: int = 50) -> list[float]:
-    losses = Losses()
+                  log_every: int = LOG_EVERY, log_off: bool = False) -> StepClock:
+    clock = StepClock()
+    clock.instrument(module, log_off=log_off)
     trainer = L.Trainer(accelerator="cpu", devices=1, max_steps=steps, limit_val_batches=0,
                         num_sanity_val_steps=0, enable_progress_bar=False, logger=False,
                         enable_checkpointing=False, enable_model_summary=False,
-                        callbacks=[losses], log_every_n_steps=log_every)
+                        callbacks=[clock], log_every_n_steps=log_every)
     trainer.fit(module, train_dataloaders=DataLoader(Cycle(batches, steps), batch_size=None))
-    return losses.values
+    return clock
 
 
 def lightning_logging_every_step(module: Ernie3PretrainModule, batches: list[dict],
-                                 steps: int) -> list[float]:
+                                 steps: int) -> StepClock:
     return lightning_fit(module, batches, steps, log_every=1)
 
 
 def lightning_without_logging(module: Ernie3PretrainModule, batches: list[dict],
-                              steps: int) -> list[float]:
-    module.log = lambda *args, **kwargs: None
-    return lightning_fit(module, batches, steps)
+                              steps: int) -> StepClock:
+    return lightning_fit(module, batches, steps, log_off=True)
 
 
-def timed(fn, module: Ernie3PretrainModule, batches: list[dict], steps: int):
-    module = copy.deepcopy(module)
-    start = time.perf_counter()
-    losses = fn(module, batches, steps)
-    return time.perf_counter() - start, losses
+def per_step_ms(clock: StepClock, *, skip: int, log_every: int) -> dict[str, float]:
+    """Medians over the steps after ``skip`` (warm-up), in ms: the interval between step ends,
+    its work, and the rest ("other"), plus the logging surcharge.
+
+    Lightning logs on step n when (n+1) % log_every == 0; a median hides those steps, so what
+    their "other" takes beyond the median, summed and spread over all steps, is the surcharge
+    (0 for the raw loop, which never logs).
+    """
+    steps = range(max(skip, 1), len(clock.ends))  # step n: from the end of n-1 to the end of n
+    interval = {n: 1000 * (clock.ends[n] - clock.ends[n - 1]) for n in steps}
+    other = {n: interval[n] - 1000 * clock.work[n] for n in steps}
+    median_other = statistics.median(other.values())
+    logging = [other[n] - median_other for n in steps if log_every and (n + 1) % log_every == 0]
+    return {"interval": statistics.median(interval.values()),
+            "work": statistics.median(1000 * clock.work[n] for n in steps),
+            "other": median_other, "surcharge": sum(logging) / len(steps)}
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, nargs=2, default=(50, 250), metavar=("N1", "N2"))
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--steps", type=int, default=200, help="steps per run")
+    p.add_argument("--skip", type=int, default=20, help="warm-up steps left out of the medians")
+    p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--quick", action="store_true", help="smoke run: 5 and 15 steps, 1 repeat")
+    p.add_argument("--quick", action="store_true", help="smoke run: 15 steps, 1 repeat")
     args = p.parse_args(argv)
-    n1, n2 = (5, 15) if args.quick else args.steps
+    steps, skip = (15, 2) if args.quick else (args.steps, args.skip)
     repeats = 1 if args.quick else args.repeats
     torch.set_num_threads(args.threads)
     quiet_lightning()
@@ -129,44 +208,46 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(0)
     module = Ernie3PretrainModule(preset="test", config_overrides={"max_seq_len": 32},
                                   vocab_size=data.vocab_size, lr=1e-3, warmup_steps=10,
-                                  max_steps=10 * n2)
+                                  max_steps=10 * steps)
     print(f"Lightning overhead, {cpu_name()}, {args.threads} thread(s), torch "
-          f"{torch.__version__}, lightning {L.__version__}")
+          f"{torch.__version__}, lightning {L.__version__}, load average "
+          + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
     print(f"  model: `test` preset ({sum(p.numel() for p in module.parameters()):,} "
-          f"parameters), every step 4 NLU micro-batches of 4 x <=32 + DLM 2 x 16")
+          f"parameters), every step 4 NLU micro-batches of 4 x <=32 + DLM 2 x 16; {repeats} "
+          f"interleaved repeats of {steps} steps per side, medians of steps {skip + 1}..")
 
-    variants = {"raw": raw_loop, "lightning (as shipped)": lightning_fit,
-                "lightning, all values every step": lightning_logging_every_step,
-                "lightning, self.log off": lightning_without_logging}
-    times: dict[tuple[str, int], list[float]] = {}
+    variants = {"raw": (raw_loop, 0), "lightning (as shipped)": (lightning_fit, LOG_EVERY),
+                "lightning, all values every step": (lightning_logging_every_step, 1),
+                "lightning, self.log off": (lightning_without_logging, LOG_EVERY)}
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
     losses: dict[str, list[float]] = {}
     for _ in range(repeats):
-        for steps in (n1, n2):
-            for name, fn in variants.items():
-                seconds, values = timed(fn, module, batches, steps)
-                times.setdefault((name, steps), []).append(seconds)
-                losses[name] = values
-    median = {key: statistics.median(values) for key, values in times.items()}
-    marginal = {name: 1000 * (median[(name, n2)] - median[(name, n1)]) / (n2 - n1)
-                for name in variants}
-    print(f"  {'':<38} {f'{n1} steps':>9} {f'{n2} steps':>9} {'ms/step':>8} {'overhead':>9}")
+        for name, (fn, log_every) in variants.items():
+            clock = fn(copy.deepcopy(module), batches, steps)
+            runs[name].append(per_step_ms(clock, skip=skip, log_every=log_every))
+            losses[name] = clock.losses
+
+    def cost(run: dict[str, float]) -> float:  # the loop's own ms per step
+        return run["other"] + run["surcharge"]
+
+    print(f"  ms/step (median over repeats)  {'step':>7} {'work':>7} {'other':>7} {'+logging':>8}"
+          f" {'overhead vs raw (range)':>26}")
     for name in variants:
-        line = (f"  {name:<38} {median[(name, n1)]:>8.3f}s {median[(name, n2)]:>8.3f}s "
-                f"{marginal[name]:>8.2f}")
+        values = {key: statistics.median(run[key] for run in runs[name]) for key in runs[name][0]}
+        line = (f"  {name:<32} {values['interval']:>6.2f} {values['work']:>7.2f} "
+                f"{values['other']:>7.2f} {values['surcharge']:>+8.2f}")
         if name != "raw":
-            overhead = marginal[name] - marginal["raw"]
+            diffs = [cost(a) - cost(b) for a, b in zip(runs[name], runs["raw"], strict=True)]
+            overhead = statistics.median(diffs)
             verdict = "PASS" if overhead <= TARGET_MS else "NOT MET"
-            line += f" {overhead:>+8.2f}  {verdict}"
+            line += f"   {overhead:>+6.2f} ({min(diffs):+.2f}..{max(diffs):+.2f})  {verdict}"
         print(line)
-    fixed = {name: median[(name, n1)] - n1 * marginal[name] / 1000 for name in variants}
-    print(f"  fixed cost per run (intercept): raw {fixed['raw']:.2f} s, lightning fit() "
-          f"{fixed['lightning (as shipped)']:.2f} s")
     for name in variants:
         diff = max(abs(a - b) for a, b in zip(losses["raw"], losses[name], strict=True))
         assert diff <= 1e-6, f"{name}: losses differ by {diff} from the raw loop's"
-    print(f"  losses of the {n2}-step runs: identical on every side")
+    print(f"  losses of the {steps}-step runs: identical on every side")
     print(f"target: overhead <= {TARGET_MS:.0f} ms/step (as shipped the module logs the total "
-          "and 10 per-task values every 50th step; ProgressiveLearning, not used here, "
+          f"and 10 per-task values every {LOG_EVERY}th step; ProgressiveLearning, not used here, "
           "logs 5 more on the same steps)")
 
 

@@ -213,7 +213,8 @@ def eval_model(args) -> tuple[Ernie3Model, CharTokenizer, str]:
             raise ValueError(f"{args.checkpoint}: model vocab {model.config.vocab_size} < "
                              f"tokenizer vocab {tokenizer.vocab_size}")
         info = path / "training.json"
-        steps = json.loads(info.read_text()).get("steps") if info.exists() else None
+        record = json.loads(info.read_text()) if info.exists() else {}
+        steps = record.get("total_steps", record.get("steps"))  # a continued run: all its steps
         weights = f"TRAINED, {args.checkpoint}" + (f" ({steps} steps)" if steps else "")
     model.config.max_seq_len = max(model.config.max_seq_len, 512)
     return model.eval(), tokenizer, weights
