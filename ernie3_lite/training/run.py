@@ -8,6 +8,7 @@ from YAML; this function is the short path for scripts and notebooks.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,12 +29,40 @@ class LossHistory(L.Callback):
 
     Per-task values are logged on every ``log_every_n_steps``-th step only
     (`is_logging_step`), so they are read on those steps; ``step`` counts optimizer steps done.
+    The history and the training seconds so far travel in Lightning checkpoints (callback
+    state), so a resumed run's history covers the whole run, not only its resumed part.
     """
 
     def __init__(self) -> None:
         self.train: dict[str, list[tuple[int, float]]] = {}
         self.val: dict[str, list[tuple[int, float]]] = {}
+        self.seconds_before = 0.0  # training time of the runs this one resumed
+        self._started: float | None = None
+        self._ended: float | None = None
         self._logging = False
+
+    @property
+    def seconds(self) -> float:
+        """Seconds in ``fit`` so far, earlier (resumed) parts included."""
+        if self._started is None:
+            return self.seconds_before
+        return self.seconds_before + (self._ended or time.perf_counter()) - self._started
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        self._started, self._ended = time.perf_counter(), None
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        self._ended = time.perf_counter()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"train": self.train, "val": self.val, "seconds": self.seconds}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        def series(saved: dict) -> dict[str, list[tuple[int, float]]]:
+            return {key: [tuple(point) for point in points] for key, points in saved.items()}
+
+        self.train, self.val = series(state_dict["train"]), series(state_dict["val"])
+        self.seconds_before = float(state_dict["seconds"])
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         self._logging = is_logging_step(trainer)  # decided before the step, like the module
@@ -112,7 +141,7 @@ def pretrain(
     checkpoint_every: also write `out_dir/checkpoints/last.ckpt` every this many steps (None:
     only at the end), so that a killed run can go on: call again with the same arguments and
     `ckpt_path` set to that file (weights, optimiser, schedule, DLM memory and data position
-    resume; the returned history then holds the resumed part only).
+    resume, and so does the loss history, from the checkpoint's callback state).
     """
     quiet_lightning(filter_warnings=True)
     L.seed_everything(seed, workers=True, verbose=False)

@@ -16,7 +16,6 @@ import argparse
 import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
@@ -35,13 +34,12 @@ def train(args: argparse.Namespace) -> None:
     resume_from = last if args.resume and last.exists() else None
     if args.resume and resume_from is None:
         print(f"--resume: no {last} yet, starting from step 0", flush=True)
-    started = time.perf_counter()
     run = pretrain(args.data, preset="nano", max_steps=args.steps, warmup_steps=args.warmup,
                    max_time=args.max_time, lr=args.lr, out_dir=args.out, val_every=args.val_every,
                    progress_bar=True, precision=args.precision, init_from=args.init_from,
                    checkpoint_every=args.checkpoint_every, ckpt_path=resume_from)
     history = {"train": run.history.train, "val": run.history.val,
-               "seconds": time.perf_counter() - started, "steps": run.trainer.global_step,
+               "seconds": run.history.seconds, "steps": run.trainer.global_step,
                "command": " ".join(["python -m ernie3_lite.training.ship", *sys.argv[1:]]),
                "init_from": args.init_from, "precision": args.precision}
     (Path(args.out) / "history.json").write_text(json.dumps(history), encoding="utf-8")
