@@ -33,20 +33,17 @@ from importlib import metadata
 from pathlib import Path
 
 from ernie3_lite.data import knowledge, peoples_daily, reviews
-from ernie3_lite.data.formats import (
-    ClassificationExample,
-    NerSentence,
-    Triple,
+from ernie3_lite.data.formats import ClassificationExample, NerSentence, Triple, spans_to_bio
+from ernie3_lite.data.peoples_daily import Document, split_sentences
+from ernie3_lite.data.reviews import Review
+from ernie3_lite.data.writers import (
     atomic_write_text,
-    spans_to_bio,
     write_bio,
     write_classification,
     write_jsonl,
     write_news,
     write_triples,
 )
-from ernie3_lite.data.peoples_daily import Document, split_sentences
-from ernie3_lite.data.reviews import Review
 
 SPLITS = ("train", "valid", "test")
 NEWS_HELD_OUT_PCT = 5  # per held-out split

@@ -1,10 +1,11 @@
-"""Readers and writers for the file formats ernie3_lite trains on (see data_samples/README.md).
+"""Readers for the file formats ernie3_lite trains on (see data_samples/README.md).
 
 Plain text (documents split by blank lines), JSONL, CLUE-style classification (TSV or JSONL),
 BIO/BIOES NER files, knowledge-graph triples (TSV) and the People's Daily news JSONL layout.
 Every reader checks each line and raises `DataFormatError("path:line: what was expected")`, so a
 user who brings their own data learns exactly which line to fix. Files are UTF-8 (a BOM is
 accepted), with LF or CRLF line ends. Stdlib only: this module sits below torch and jieba.
+The matching writers are in `ernie3_lite.data.writers`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -282,60 +282,3 @@ def _news_document(path: PathLike, lineno: int, rec: dict) -> NewsDocument:
                      f"0 <= start < end <= {len(paragraph)}")
         checked.append(tuple((s, e, label) for s, e, label in spans))
     return NewsDocument(rec["doc_id"], rec["headline"], tuple(paragraphs), tuple(checked))
-
-
-# ---- writers (atomic: a crash never leaves half a file) -----------------------------------------
-def atomic_write_text(path: PathLike, text: str) -> None:
-    """Write `text` to a temporary file next to `path`, then rename it over `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
-def write_jsonl(path: PathLike, records: Iterable[dict]) -> None:
-    lines = (json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-    atomic_write_text(path, "".join(lines))
-
-
-def write_news(path: PathLike, docs: Iterable[NewsDocument]) -> None:
-    write_jsonl(path, ({"doc_id": d.doc_id, "headline": d.headline, "paragraphs": d.paragraphs,
-                        "entities": d.entities} for d in docs))
-
-
-def _tsv_row(fields: Iterable[str]) -> str:
-    fields = list(fields)
-    if any("\t" in f or "\n" in f or "\r" in f for f in fields):
-        raise ValueError(f"a TSV field contains a tab or line break: {fields}")
-    return "\t".join(fields) + "\n"
-
-
-def write_triples(path: PathLike, triples: Iterable[Triple | tuple[str, str, str]]) -> None:
-    rows = (_tsv_row(t.__dict__.values() if isinstance(t, Triple) else t) for t in triples)
-    atomic_write_text(path, TRIPLES_HEADER + "\n" + "".join(rows))
-
-
-def write_classification(path: PathLike, examples: Iterable[ClassificationExample]) -> None:
-    """TSV with header `label<TAB>text_a` (plus `<TAB>text_b` if any example has a text_b)."""
-    examples = list(examples)
-    pairs = any(e.text_b is not None for e in examples)
-    header = ["label", "text_a", "text_b"] if pairs else ["label", "text_a"]
-    rows = (_tsv_row([e.label, e.text, e.text_b or ""][: len(header)]) for e in examples)
-    atomic_write_text(path, _tsv_row(header) + "".join(rows))
-
-
-def write_bio(path: PathLike, sentences: Iterable[NerSentence]) -> None:
-    """`token tag` per line, a blank line after each sentence (tokens must not be whitespace)."""
-    blocks = []
-    for sent in sentences:
-        if len(sent.tokens) != len(sent.tags) or any(not t.strip() or t.split() != [t]
-                                                     for t in sent.tokens):
-            raise ValueError(f"bad NER sentence (lengths differ or a token has spaces): {sent}")
-        blocks.append("".join(f"{tok} {tag}\n" for tok, tag in zip(sent.tokens, sent.tags)) + "\n")
-    atomic_write_text(path, "".join(blocks))

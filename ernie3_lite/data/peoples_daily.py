@@ -84,7 +84,7 @@ class Document:
     paragraphs: list[Paragraph]
 
     def to_news(self) -> NewsDocument:
-        """The shipped news record (formats.read_news / write_news)."""
+        """The shipped news record (formats.read_news / writers.write_news)."""
         texts = tuple(p.text for p in self.paragraphs)
         entities = tuple(p.entities for p in self.paragraphs)
         return NewsDocument(self.doc_id, self.headline, texts, entities)

@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ernie3_lite import PACKAGE_ROOT
-from ernie3_lite.data.formats import Triple, atomic_write_text, read_triples
+from ernie3_lite.data.formats import Triple, read_triples
+from ernie3_lite.data.writers import atomic_write_text
 
 #: bump when the segmentation or chunking rules change, so stale disk caches are not reused
 RULES_VERSION = 1

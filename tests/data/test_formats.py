@@ -18,7 +18,6 @@ from ernie3_lite.data.formats import (
     NerSentence,
     NewsDocument,
     Triple,
-    atomic_write_text,
     read_bio,
     read_classification,
     read_jsonl,
@@ -27,6 +26,9 @@ from ernie3_lite.data.formats import (
     read_triples,
     spans_to_bio,
     tag_spans,
+)
+from ernie3_lite.data.writers import (
+    atomic_write_text,
     write_bio,
     write_classification,
     write_jsonl,

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ernie3_lite import DATA_SAMPLES
-from ernie3_lite.data.formats import read_news, read_triples, write_triples
+from ernie3_lite.data.formats import read_news, read_triples
 from ernie3_lite.data.segmentation import (
     MAX_PHRASE_WORDS,
     MODIFIERS,
@@ -23,6 +23,7 @@ from ernie3_lite.data.segmentation import (
     Segmenter,
     Span,
 )
+from ernie3_lite.data.writers import write_triples
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

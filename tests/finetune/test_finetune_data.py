@@ -15,9 +15,9 @@ from ernie3_lite.data.formats import (
     read_bio,
     read_classification,
     read_news,
-    write_classification,
 )
 from ernie3_lite.data.masking import IGNORE_INDEX
+from ernie3_lite.data.writers import write_classification
 from ernie3_lite.finetune.data import (
     build_examples,
     classification_example,

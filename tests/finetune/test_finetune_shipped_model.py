@@ -15,7 +15,8 @@ import pytest
 import torch
 
 from ernie3_lite import DATA_SAMPLES, PRETRAINED_NANO
-from ernie3_lite.data.formats import read_classification, write_classification
+from ernie3_lite.data.formats import read_classification
+from ernie3_lite.data.writers import write_classification
 from ernie3_lite.finetune import (
     HeadlineGenerationModule,
     SequenceClassificationModule,
