@@ -27,7 +27,7 @@ from progressive_learning import common_target, time_to_target  # noqa: E402
 
 from ernie3_lite import PRETRAINED_NANO  # noqa: E402
 from ernie3_lite.config import Ernie3Config  # noqa: E402
-from ernie3_lite.training.module import resolve_config  # noqa: E402
+from ernie3_lite.training.settings import resolve_config  # noqa: E402
 
 
 # ---- harness: pure functions ------------------------------------------------------------------

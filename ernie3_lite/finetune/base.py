@@ -33,8 +33,8 @@ from ernie3_lite.config import PRESETS, Ernie3Config
 from ernie3_lite.data.masking import IGNORE_INDEX
 from ernie3_lite.model.ernie3 import TOP_LEVEL_MODULES, Ernie3Model
 from ernie3_lite.tokenization import CharTokenizer
-from ernie3_lite.training.module import resolve_config, uses_weight_decay
 from ernie3_lite.training.schedule import warmup_linear_decay
+from ernie3_lite.training.settings import resolve_config, uses_weight_decay
 
 #: the universal representation module in the paper's sense: the shared input layer and stack
 UNIVERSAL_MODULES = ("embeddings", "universal")

@@ -36,40 +36,16 @@ from ernie3_lite.model.ernie3 import Ernie3Model
 from ernie3_lite.model.memory import Ernie3Memory
 from ernie3_lite.training.multitask import TASKS
 from ernie3_lite.training.schedule import warmup_linear_decay
+from ernie3_lite.training.settings import (
+    complete_task_weights,
+    is_logging_step,
+    resolve_config,
+    uses_weight_decay,
+)
 
-#: the task names of the batch contract, in the order the step computes them
+#: the two [CLS] classification tasks and the `Ernie3Model` method that scores each
 _CLASSIFIERS = {"sr": "sentence_reorder_logits", "sd": "sentence_distance_logits"}
-_STACKS = ("universal", "nlu", "nlg")
 TaskResult = tuple[Tensor, Tensor, int]  # (mean loss, accuracy, number of predictions)
-
-
-def resolve_config(*, config: Ernie3Config | dict[str, Any] | None, preset: str,
-                   config_overrides: dict[str, Any] | None, vocab_size: int | None,
-                   sr_max_segments: int | None) -> Ernie3Config:
-    """`config` (or else the `preset`), then `config_overrides`, then the two linked sizes.
-
-    A dict override of a stack (``{"nlg": {"n_layer": 4}}``) updates only the keys it names.
-    """
-    if config is None:
-        values = Ernie3Config.from_name(preset).to_dict()
-    else:
-        values = config.to_dict() if isinstance(config, Ernie3Config) else dict(config)
-    linked = {"vocab_size": vocab_size, "sr_max_segments": sr_max_segments}
-    overrides = {**(config_overrides or {}), **{k: v for k, v in linked.items() if v is not None}}
-    for key, value in overrides.items():
-        if key in _STACKS and isinstance(value, dict):
-            value = {**values[key], **value}
-        values[key] = value
-    return Ernie3Config.from_dict(values)
-
-
-def uses_weight_decay(name: str, param: Tensor) -> bool:
-    """Decay matrices (linear weights, embeddings); not biases, LayerNorms or TXL's u/v.
-
-    1-D parameters are biases and LayerNorm gains; ``r_w_bias``/``r_r_bias`` (u, v of
-    Transformer-XL §3.3) are 2-D but are biases of the attention score, so the name decides.
-    """
-    return param.ndim >= 2 and not name.endswith("bias")
 
 
 class Ernie3PretrainModule(L.LightningModule):
@@ -98,7 +74,7 @@ class Ernie3PretrainModule(L.LightningModule):
         super().__init__()
         resolved = resolve_config(config=config, preset=preset, config_overrides=config_overrides,
                                   vocab_size=vocab_size, sr_max_segments=sr_max_segments)
-        self.task_weights = _complete_weights(task_weights)
+        self.task_weights = complete_task_weights(task_weights)
         # checkpoints keep the resolved config as a plain dict: weights_only-loadable, and
         # `load_from_checkpoint` rebuilds exactly this model from it. `save_hyperparameters`
         # reads __init__'s locals (LightningCLI hands it the parsed ones: set it again after)
@@ -300,26 +276,6 @@ class Ernie3PretrainModule(L.LightningModule):
 
     def _world_size(self) -> int:
         return self._trainer.world_size if self._trainer is not None else 1
-
-
-def is_logging_step(trainer: L.Trainer | None) -> bool:
-    """True on the optimizer steps whose values reach the loggers (every
-    ``trainer.log_every_n_steps``-th, starting at step 0); always without a trainer."""
-    if trainer is None:
-        return True
-    return trainer.global_step % max(trainer.log_every_n_steps, 1) == 0
-
-
-def _complete_weights(task_weights: dict[str, float] | None) -> dict[str, float]:
-    """Every task's weight, 1.0 unless given; unknown names and negative weights raise."""
-    unknown = set(task_weights or {}) - set(TASKS)
-    if unknown:
-        raise ValueError(f"task_weights has unknown tasks {sorted(unknown)}; tasks: {TASKS}")
-    weights = {task: 1.0 for task in TASKS} | dict(task_weights or {})
-    for task, weight in weights.items():
-        if not (math.isfinite(weight) and weight >= 0):
-            raise ValueError(f"task_weights[{task!r}]={weight} must be a finite float >= 0")
-    return weights
 
 
 def _cross_entropy(logits: Tensor, labels: Tensor) -> TaskResult:

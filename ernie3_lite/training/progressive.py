@@ -24,8 +24,8 @@ from typing import NamedTuple
 
 import lightning as L
 
-from ernie3_lite.training.module import is_logging_step
 from ernie3_lite.training.multitask import Progress
+from ernie3_lite.training.settings import is_logging_step
 
 SEQ_LEN_MULTIPLE = 8  # keeps matmul shapes friendly to tensor cores
 

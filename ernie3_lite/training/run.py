@@ -19,9 +19,10 @@ import torch
 
 from ernie3_lite.model.ernie3 import Ernie3Model
 from ernie3_lite.training.datamodule import Ernie3DataModule
-from ernie3_lite.training.module import Ernie3PretrainModule, is_logging_step
+from ernie3_lite.training.module import Ernie3PretrainModule
 from ernie3_lite.training.progressive import ProgressiveLearning
 from ernie3_lite.training.quiet import quiet_lightning
+from ernie3_lite.training.settings import is_logging_step
 
 
 class LossHistory(L.Callback):

@@ -33,7 +33,8 @@ from ernie3_lite.data.tasks import (
 )
 from ernie3_lite.model.attention import RelMultiHeadAttention
 from ernie3_lite.model.pretrained import export_from_checkpoint, load_pretrained
-from ernie3_lite.training.module import TASKS, Ernie3PretrainModule, uses_weight_decay
+from ernie3_lite.training.module import TASKS, Ernie3PretrainModule
+from ernie3_lite.training.settings import uses_weight_decay
 
 for _name in ("lightning.pytorch", "lightning.fabric"):
     logging.getLogger(_name).setLevel(logging.ERROR)

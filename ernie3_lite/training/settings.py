@@ -1,0 +1,66 @@
+"""Settings that pre-training and fine-tuning resolve the same way: the model config from a
+preset plus overrides, which parameters get weight decay (ERNIE 3.0 §3.3.3: Adam with weight
+decay 0.01), the per-task loss weights, and the steps on which values are logged.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import lightning as L
+from torch import Tensor
+
+from ernie3_lite.config import Ernie3Config
+from ernie3_lite.training.multitask import TASKS
+
+_STACKS = ("universal", "nlu", "nlg")
+
+
+def resolve_config(*, config: Ernie3Config | dict[str, Any] | None, preset: str,
+                   config_overrides: dict[str, Any] | None, vocab_size: int | None,
+                   sr_max_segments: int | None) -> Ernie3Config:
+    """`config` (or else the `preset`), then `config_overrides`, then the two linked sizes.
+
+    A dict override of a stack (``{"nlg": {"n_layer": 4}}``) updates only the keys it names.
+    """
+    if config is None:
+        values = Ernie3Config.from_name(preset).to_dict()
+    else:
+        values = config.to_dict() if isinstance(config, Ernie3Config) else dict(config)
+    linked = {"vocab_size": vocab_size, "sr_max_segments": sr_max_segments}
+    overrides = {**(config_overrides or {}), **{k: v for k, v in linked.items() if v is not None}}
+    for key, value in overrides.items():
+        if key in _STACKS and isinstance(value, dict):
+            value = {**values[key], **value}
+        values[key] = value
+    return Ernie3Config.from_dict(values)
+
+
+def uses_weight_decay(name: str, param: Tensor) -> bool:
+    """Decay matrices (linear weights, embeddings); not biases, LayerNorms or TXL's u/v.
+
+    1-D parameters are biases and LayerNorm gains; ``r_w_bias``/``r_r_bias`` (u, v of
+    Transformer-XL §3.3) are 2-D but are biases of the attention score, so the name decides.
+    """
+    return param.ndim >= 2 and not name.endswith("bias")
+
+
+def complete_task_weights(task_weights: dict[str, float] | None) -> dict[str, float]:
+    """Every task's weight, 1.0 unless given; unknown names and negative weights raise."""
+    unknown = set(task_weights or {}) - set(TASKS)
+    if unknown:
+        raise ValueError(f"task_weights has unknown tasks {sorted(unknown)}; tasks: {TASKS}")
+    weights = {task: 1.0 for task in TASKS} | dict(task_weights or {})
+    for task, weight in weights.items():
+        if not (math.isfinite(weight) and weight >= 0):
+            raise ValueError(f"task_weights[{task!r}]={weight} must be a finite float >= 0")
+    return weights
+
+
+def is_logging_step(trainer: L.Trainer | None) -> bool:
+    """True on the optimizer steps whose values reach the loggers (every
+    ``trainer.log_every_n_steps``-th, starting at step 0); always without a trainer."""
+    if trainer is None:
+        return True
+    return trainer.global_step % max(trainer.log_every_n_steps, 1) == 0
