@@ -294,7 +294,8 @@ def _additive_mask(mask: Tensor, *, n_head: int, bsz: int, dtype: torch.dtype) -
     A 2-D (Q, K) mask stays (1, Q, K) and broadcasts; one with batch or head dims is expanded
     to H*B rows (a copy, but masks with batch dims are key padding, usually (B, 1, 1, K)).
     """
-    bias = torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(mask, _fill(dtype))
+    bias = torch.zeros(mask.shape, dtype=dtype, device=mask.device)
+    bias.masked_fill_(mask, mask_value(dtype))
     if mask.shape[0] * mask.shape[1] == 1:
         return bias.flatten(0, 1)  # (1, Q|1, K)
     return bias.expand(n_head, bsz, *mask.shape[2:]).reshape(n_head * bsz, *mask.shape[2:])
@@ -312,16 +313,7 @@ def check_inputs(*, qlen: int, klen: int, rlen: int, attn_mask: Tensor | None) -
                          "causal_mask, or use bidirectional positions (R = K+Q-1)")
 
 
-def _fill(dtype: torch.dtype) -> float:
-    return torch.finfo(dtype).min  # finite, so a fully masked row cannot produce NaN
-
-
-def masked_softmax(scores: Tensor, attn_mask: Tensor | None, dead: Tensor | None,
-                   dim: int = -1) -> Tensor:
-    """Softmax over keys (float32 at least); masked cells get 0; ``dead`` rows are all 0."""
-    if scores.dtype in (torch.float16, torch.bfloat16):
-        scores = scores.float()
-    if attn_mask is not None:
-        scores = scores.masked_fill(attn_mask, _fill(scores.dtype))
-    probs = torch.softmax(scores, dim=dim)
-    return probs if dead is None else probs.masked_fill(dead, 0.0)
+def mask_value(dtype: torch.dtype) -> float:
+    """The score given to masked cells: the dtype's most negative finite value, not -inf, so
+    that a fully masked row gives no NaN (used by the reference path too)."""
+    return torch.finfo(dtype).min

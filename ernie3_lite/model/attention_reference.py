@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from ernie3_lite.model.attention import AttentionOutput, check_inputs, masked_softmax
+from ernie3_lite.model.attention import AttentionOutput, check_inputs, mask_value
 
 if TYPE_CHECKING:
     from ernie3_lite.model.attention import RelMultiHeadAttention
@@ -100,3 +100,14 @@ def reference_relative_attention(
     dropped = torch.nn.functional.dropout(attn_prob, dropout_p, dropout_p > 0)
     attn_vec = torch.einsum("ijbn,jbnd->ibnd", dropped, w_head_v)  # [qlen, B, H, Dh]
     return attn_vec, attn_prob
+
+
+def masked_softmax(scores: Tensor, attn_mask: Tensor | None, dead: Tensor | None,
+                   dim: int = -1) -> Tensor:
+    """Softmax over keys (float32 at least); masked cells get 0; ``dead`` rows are all 0."""
+    if scores.dtype in (torch.float16, torch.bfloat16):
+        scores = scores.float()
+    if attn_mask is not None:
+        scores = scores.masked_fill(attn_mask, mask_value(scores.dtype))
+    probs = torch.softmax(scores, dim=dim)
+    return probs if dead is None else probs.masked_fill(dead, 0.0)
