@@ -11,8 +11,9 @@ tasks, with the optimizer and LR scheduler of its own ``configure_optimizers``:
   checkpointing or model summary; no validation). As shipped, the module logs its 10 per-task
   values and the total only on logging steps (``log_every_n_steps``, 50 by default).
 
-Two more Lightning runs split its cost: every value logged on every step
-(``log_every_n_steps=1``), and ``self.log`` switched off.
+Three more Lightning runs split its cost: every value logged on every step
+(``log_every_n_steps=1``), ``self.log`` switched off, and ``Trainer(barebones=True)`` (Lightning's
+own minimal-overhead mode, which forbids ``self.log``).
 
 Method: every side timestamps the end of each step (a callback in Lightning, the loop body in
 the raw loop), so a step's time is the interval between two ends: everything the loop does
@@ -147,13 +148,15 @@ def raw_loop(module: Ernie3PretrainModule, batches: list[dict], steps: int) -> S
 
 
 def lightning_fit(module: Ernie3PretrainModule, batches: list[dict], steps: int, *,
-                  log_every: int = LOG_EVERY, log_off: bool = False) -> StepClock:
+                  log_every: int = LOG_EVERY, log_off: bool = False,
+                  barebones: bool = False) -> StepClock:
     clock = StepClock()
-    clock.instrument(module, log_off=log_off)
+    clock.instrument(module, log_off=log_off or barebones)
+    lean = ({"barebones": True} if barebones else  # barebones turns all of these off itself
+            {"enable_progress_bar": False, "logger": False, "enable_checkpointing": False,
+             "enable_model_summary": False, "log_every_n_steps": log_every})
     trainer = L.Trainer(accelerator="cpu", devices=1, max_steps=steps, limit_val_batches=0,
-                        num_sanity_val_steps=0, enable_progress_bar=False, logger=False,
-                        enable_checkpointing=False, enable_model_summary=False,
-                        callbacks=[clock], log_every_n_steps=log_every)
+                        num_sanity_val_steps=0, callbacks=[clock], **lean)
     trainer.fit(module, train_dataloaders=DataLoader(Cycle(batches, steps), batch_size=None))
     return clock
 
@@ -166,6 +169,11 @@ def lightning_logging_every_step(module: Ernie3PretrainModule, batches: list[dic
 def lightning_without_logging(module: Ernie3PretrainModule, batches: list[dict],
                               steps: int) -> StepClock:
     return lightning_fit(module, batches, steps, log_off=True)
+
+
+def lightning_barebones(module: Ernie3PretrainModule, batches: list[dict],
+                        steps: int) -> StepClock:
+    return lightning_fit(module, batches, steps, barebones=True)  # forbids self.log
 
 
 def per_step_ms(clock: StepClock, *, skip: int, log_every: int) -> dict[str, float]:
@@ -218,7 +226,8 @@ def main(argv: list[str] | None = None) -> None:
 
     variants = {"raw": (raw_loop, 0), "lightning (as shipped)": (lightning_fit, LOG_EVERY),
                 "lightning, all values every step": (lightning_logging_every_step, 1),
-                "lightning, self.log off": (lightning_without_logging, LOG_EVERY)}
+                "lightning, self.log off": (lightning_without_logging, LOG_EVERY),
+                "lightning barebones=True": (lightning_barebones, 0)}
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
     losses: dict[str, list[float]] = {}
     for _ in range(repeats):

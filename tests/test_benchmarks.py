@@ -58,7 +58,7 @@ def test_finetune_results_quick_runs_every_task(tmp_path):
 def test_lightning_overhead_quick_splits_each_step_into_work_and_loop():
     out = run_quick("lightning_overhead.py")
     for name in ("lightning (as shipped)", "lightning, all values every step",
-                 "lightning, self.log off"):
+                 "lightning, self.log off", "lightning barebones=True"):
         assert re.search(rf"^  {re.escape(name)} +[\d.]+ +[\d.]+ +[\d.]+ +[+-][\d.]+ +[+-][\d.]+ "
                          r"\([+-][\d.]+\.\.[+-][\d.]+\)  (PASS|NOT MET)$", out, re.M), name
     assert "identical on every side" in out  # the losses matched the raw loop's
