@@ -1,9 +1,8 @@
 """A key/value cache that grows in place: `GrowingKeyValue`, a (k, v) pair with spare room.
 
 Incremental decoding (`ernie3_lite.model.decoding`) appends one position per layer per token.
-With ``torch.cat`` each append copies the whole cache, O(K) per step: at the nano size that was
-a third of a decoding step on the course machine (profile in benchmarks/README.md, S4). Here
-the keys and values live in preallocated (B, H, capacity, Dh) stores and a cache entry is a
+With ``torch.cat`` each append copies the whole cache, O(K) per step and O(T²) for T tokens.
+Here the keys and values live in preallocated (B, H, capacity, Dh) stores and a cache entry is a
 pair of *views* of its first K slots, so an append writes one slot and the copy happens only
 when the store is full (capacity doubles: amortised O(1) per token), as with a Python list.
 
