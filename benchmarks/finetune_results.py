@@ -11,6 +11,9 @@ sentiment. One seed: a check of what the shipped model does, not a study (the ab
 `benchmarks/ablations/pretrained_vs_scratch.py` has seeds and a from-scratch baseline).
 
     OMP_NUM_THREADS=1 python benchmarks/finetune_results.py [--data data_samples] [--quick]
+
+``--lr`` replaces the configs' 1e-3 for every run (a sensitivity check); the results then go to
+``finetune_lr<value>.{md,json}`` and leave the README's table alone.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from ernie3_lite.finetune import finetune
 from ernie3_lite.finetune.data import read_split
 
 RESULTS = Path(__file__).resolve().parent / "results"
+CONFIG_LR = 1e-3  # the lr of configs/finetune_*.yaml
 #: task -> (epochs, batch size, metric): the values of configs/finetune_<task>.yaml
 SETTINGS = {"sentiment": (2, 16, "acc"), "ner": (3, 16, "f1"), "headline": (5, 8, "rouge_l")}
 FROZEN = ("sentiment", "ner")  # the NLU tasks also run with the universal module frozen
@@ -43,12 +47,12 @@ def majority_accuracy(data_dir: Path) -> float:
     return test.most_common(1)[0][1] / sum(test.values())
 
 
-def run_all(data_dir: Path, *, quick: bool, out_root: Path) -> list[dict]:
+def run_all(data_dir: Path, *, quick: bool, out_root: Path, lr: float = CONFIG_LR) -> list[dict]:
     rows = []
     for task, (epochs, batch_size, metric) in SETTINGS.items():
         for frozen in (False, True) if task in FROZEN else (False,):
             result = finetune(task, data_dir=data_dir, max_epochs=1 if quick else epochs,
-                              max_steps=2 if quick else -1, batch_size=batch_size, lr=1e-3,
+                              max_steps=2 if quick else -1, batch_size=batch_size, lr=lr,
                               warmup_ratio=0.1, freeze_universal=frozen, seed=0,
                               precision="bf16-mixed", val_every=0,
                               out_dir=out_root / f"{task}{'_frozen' if frozen else ''}")
@@ -63,7 +67,8 @@ def run_all(data_dir: Path, *, quick: bool, out_root: Path) -> list[dict]:
     return rows
 
 
-def markdown(rows: list[dict], *, majority: float, command: str, data_dir: Path) -> str:
+def markdown(rows: list[dict], *, majority: float, command: str, data_dir: Path,
+             lr: float = CONFIG_LR) -> str:
     lines = ["# Fine-tuning the shipped nano (ERNIE 3.0 §4.2)", "",
              "| task | trained | metric | valid | test | epochs | steps | train s |",
              "|---|---|---|---|---|---|---|---|"]
@@ -74,7 +79,7 @@ def markdown(rows: list[dict], *, majority: float, command: str, data_dir: Path)
               f"scores {majority:.3f} (chance 0.5)",
               f"- data: `{os.path.relpath(data_dir, PACKAGE_ROOT.parent)}`; model: "
               f"`ernie3_lite/pretrained/{PRETRAINED_NANO.name}` as shipped (its "
-              "training.json); LR 1e-3, 10 % warm-up then linear decay, bf16-mixed, seed 0",
+              f"training.json); LR {lr:g}, 10 % warm-up then linear decay, bf16-mixed, seed 0",
               "- metrics: accuracy; entity-level span F1 (PER / LOC / ORG, conlleval rules); "
               "character-level ROUGE-L F1 of greedy headlines",
               f"- machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
@@ -90,17 +95,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="2 steps per run, no results file")
     parser.add_argument("--out", type=Path, default=Path("runs") / "finetune_results")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--lr", type=float, default=CONFIG_LR,
+                        help=f"learning rate of every run (default {CONFIG_LR:g}, the configs')")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    rows = run_all(args.data, quick=args.quick, out_root=args.out)
+    rows = run_all(args.data, quick=args.quick, out_root=args.out, lr=args.lr)
     if args.quick:
         return
     command = " ".join(["python benchmarks/finetune_results.py", *(argv or sys.argv[1:])])
     RESULTS.mkdir(exist_ok=True)
     majority = majority_accuracy(args.data)
-    text = markdown(rows, majority=majority, command=command, data_dir=args.data)
-    (RESULTS / "finetune.md").write_text(text, encoding="utf-8")
-    (RESULTS / "finetune.json").write_text(json.dumps({"rows": rows, "majority": majority},
+    text = markdown(rows, majority=majority, command=command, data_dir=args.data, lr=args.lr)
+    name = "finetune" if args.lr == CONFIG_LR else f"finetune_lr{args.lr:g}"
+    (RESULTS / f"{name}.md").write_text(text, encoding="utf-8")
+    (RESULTS / f"{name}.json").write_text(json.dumps({"rows": rows, "majority": majority},
                                                       indent=1), encoding="utf-8")
     print(text)
 
