@@ -180,15 +180,18 @@ def per_step_ms(clock: StepClock, *, skip: int, log_every: int) -> dict[str, flo
     """Medians over the steps after ``skip`` (warm-up), in ms: the interval between step ends,
     its work, and the rest ("other"), plus the logging surcharge.
 
-    Lightning logs on step n when (n+1) % log_every == 0; a median hides those steps, so what
-    their "other" takes beyond the median, summed and spread over all steps, is the surcharge
-    (0 for the raw loop, which never logs).
+    Logging happens on few steps, which a median hides: the module calls ``self.log`` on step n
+    when n % log_every == 0 (`is_logging_step`, n = optimizer steps done before it), and
+    Lightning's logger connector updates when (n+1) % log_every == 0. What the "other" of those
+    steps takes beyond the median, summed and spread over all steps, is the surcharge (0 for the
+    raw loop, which never logs).
     """
     steps = range(max(skip, 1), len(clock.ends))  # step n: from the end of n-1 to the end of n
     interval = {n: 1000 * (clock.ends[n] - clock.ends[n - 1]) for n in steps}
     other = {n: interval[n] - 1000 * clock.work[n] for n in steps}
     median_other = statistics.median(other.values())
-    logging = [other[n] - median_other for n in steps if log_every and (n + 1) % log_every == 0]
+    logging = [other[n] - median_other for n in steps
+               if log_every and (n % log_every == 0 or (n + 1) % log_every == 0)]
     return {"interval": statistics.median(interval.values()),
             "work": statistics.median(1000 * clock.work[n] for n in steps),
             "other": median_other, "surcharge": sum(logging) / len(steps)}
