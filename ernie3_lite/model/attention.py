@@ -229,8 +229,8 @@ def relative_attention(q: Tensor, k: Tensor, v: Tensor, r_k: Tensor, *, r_w_bias
     bsz, n_head, qlen, d_head = q.shape
     klen, hb = k.shape[2], n_head * bsz
     if qlen == 1 and r_k.shape[1] == klen and attn_mask is None:
-        return _one_query_attention(q, k, v, r_k, r_w_bias=r_w_bias, r_r_bias=r_r_bias,
-                                    scale=scale, dropout_p=dropout_p, need_weights=need_weights)
+        return one_query_attention(q, k, v, r_k, r_w_bias=r_w_bias, r_r_bias=r_r_bias,
+                                   scale=scale, dropout_p=dropout_p, need_weights=need_weights)
     q = q.transpose(0, 1).contiguous()  # (H, B, Q, Dh): the one copy of the queries
     # (b)+(d): BD = ((q+v)·s)·W_{k,R}R for all R distances, then shifted into key order
     q_v = torch.add(r_r_bias.to(q.dtype)[:, None, None] * scale, q, alpha=scale)  # (H, B, Q, Dh)
@@ -271,21 +271,30 @@ def relative_attention(q: Tensor, k: Tensor, v: Tensor, r_k: Tensor, *, r_w_bias
     return vec.transpose(0, 1), weights.transpose(0, 1)  # (B, H, Q, Dh), (B, H, Q, K)
 
 
-def _one_query_attention(q: Tensor, k: Tensor, v: Tensor, r_k: Tensor, *, r_w_bias: Tensor,
-                         r_r_bias: Tensor, scale: float, dropout_p: float,
-                         need_weights: bool) -> tuple[Tensor, Tensor | None]:
+def one_query_attention(q: Tensor, k: Tensor, v: Tensor, r_k: Tensor, *, r_w_bias: Tensor,
+                        r_r_bias: Tensor, scale: float, dropout_p: float = 0.0,
+                        need_weights: bool = False) -> tuple[Tensor, Tensor | None]:
     """Decoding, one unmasked query: q (B, H, 1, Dh), k, v (B, H, K, Dh), r_k (H, K, Dh).
 
     The query sits at key index K-1, so distances K-1..0 are already in key order (rel_shift is
     the identity) and there is nothing to mask: half the ops of the general path, which matters
-    when a generated token costs more in op dispatch and weight reads than in FLOPs.
+    when a generated token costs more in op dispatch and weight reads than in FLOPs. As there,
+    the scale is folded into the query and AC is added onto BD by ``baddbmm``.
+    Returns (B, H, 1, Dh) and, if ``need_weights``, the weights (B, H, 1, K).
     """
-    scores = (q + r_w_bias.to(q.dtype)[:, None]) @ k.transpose(-1, -2)  # (B, H, 1, K): AC
-    scores = scores + (q + r_r_bias.to(q.dtype)[:, None]) @ r_k.transpose(-1, -2)  # + BD
-    weights = torch.softmax(scores * scale, dim=-1,
+    bsz, n_head, _, d_head = q.shape
+    klen = k.size(2)
+    q_v = torch.add(r_r_bias.to(q.dtype)[:, None] * scale, q, alpha=scale)  # s·(q+v) (B,H,1,Dh)
+    q_u = torch.add(r_w_bias.to(q.dtype)[:, None] * scale, q, alpha=scale)  # s·(q+u)
+    scores = torch.baddbmm((q_v @ r_k.transpose(-1, -2)).view(bsz * n_head, 1, klen),  # BD·s
+                           q_u.reshape(bsz * n_head, 1, d_head),  # + AC·s
+                           k.reshape(bsz * n_head, klen, d_head).transpose(1, 2))  # (B*H, 1, K)
+    weights = torch.softmax(scores, dim=-1,
                             dtype=torch.promote_types(scores.dtype, torch.float32)).to(v.dtype)
     dropped = F.dropout(weights, dropout_p, training=True) if dropout_p > 0 else weights
-    return dropped @ v, weights if need_weights else None  # (B, H, 1, Dh), (B, H, 1, K)
+    vec = torch.bmm(dropped, v.reshape(bsz * n_head, klen, d_head))  # (B*H, 1, Dh)
+    weights = weights.view(bsz, n_head, 1, klen) if need_weights else None
+    return vec.view(bsz, n_head, 1, d_head), weights
 
 
 def _additive_mask(mask: Tensor, *, n_head: int, bsz: int, dtype: torch.dtype) -> Tensor:

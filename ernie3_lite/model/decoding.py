@@ -27,7 +27,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ernie3_lite.model.attention import relative_positions, sinusoid_embedding
+from ernie3_lite.model.attention import (
+    one_query_attention,
+    relative_positions,
+    sinusoid_embedding,
+)
 from ernie3_lite.model.block import RelTransformerLayer
 from ernie3_lite.model.ernie3 import Ernie3Model
 from ernie3_lite.model.kv_store import GrowingKeyValue
@@ -100,30 +104,27 @@ def _step_stack(stack: RelTransformerStack, x: Tensor, *, cache: NLGCache, name:
     Q = 1, each layer handed its cached position keys. The decoding tests pin it to the full
     forward, so a change to the pre-LN layer shows up there."""
     pos_keys = _position_keys(cache, name, stack, klen=klen)  # per layer (K, H*Dh)
-    scale = stack.layers[0].attn.scale
-    u_scaled, v_scaled = stack.r_w_bias * scale, stack.r_r_bias * scale  # (H, Dh) each
     h, key_values = x, []
     for layer, entry, keys in zip(stack.layers, getattr(cache, name), pos_keys, strict=True):
         if not isinstance(entry, GrowingKeyValue):  # once after prefill, beam reordering
             entry = GrowingKeyValue.from_tensors(*entry, capacity=max(2 * klen, 64))
-        h, entry = _step_layer(layer, h, entry=entry, pos_keys=keys, u_scaled=u_scaled,
-                               v_scaled=v_scaled)
+        h, entry = _step_layer(layer, h, entry=entry, pos_keys=keys, r_w_bias=stack.r_w_bias,
+                               r_r_bias=stack.r_r_bias)
         key_values.append(entry)
     return stack.final_norm(h), key_values
 
 
 def _step_layer(layer: RelTransformerLayer, h: Tensor, *, entry: GrowingKeyValue,
-                pos_keys: Tensor, u_scaled: Tensor,
-                v_scaled: Tensor) -> tuple[Tensor, GrowingKeyValue]:
+                pos_keys: Tensor, r_w_bias: Tensor,
+                r_r_bias: Tensor) -> tuple[Tensor, GrowingKeyValue]:
     """`RelTransformerLayer.forward` for one unmasked query, h (B, 1, d), in functional form.
 
     A decoding step does little arithmetic: it streams every weight of the NLG path once, and
-    on top of that pays per-op dispatch (benchmarks/README.md, S4). So this is the layer with
-    as few ops as the formula allows: no module calls, the scale folded into u and v, AC added
-    onto BD by ``baddbmm``, no mask (the query sits at key K-1: every key is visible and
-    ``rel_shift`` is the identity), no dropout (decoding runs in eval mode). Same math as
-    `relative_attention`'s one-query path, whatever ``attention_impl`` the config names. With
-    the growing cache: 10-14 % less time per generated token than module calls and ``torch.cat``.
+    on top of that pays per-op dispatch (benchmarks/README.md, S4). So the layer makes no module
+    calls, appends to the growing cache, and attends with `one_query_attention` (no mask: the
+    query sits at key K-1, every key is visible and ``rel_shift`` is the identity), whatever
+    ``attention_impl`` the config names; no dropout (decoding runs in eval mode). With the
+    growing cache: 10-14 % less time per generated token than module calls and ``torch.cat``.
     """
     attn, ff = layer.attn, layer.ff
     bsz, n_head, d_head = h.size(0), attn.n_head, attn.d_head
@@ -132,16 +133,10 @@ def _step_layer(layer: RelTransformerLayer, h: Tensor, *, entry: GrowingKeyValue
     q, k, v = F.linear(x, attn.qkv_net.weight).view(bsz, 1, 3, n_head, d_head).unbind(2)
     entry = entry.append(k.transpose(1, 2), v.transpose(1, 2))  # + (B, H, 1, Dh) each
     keys, values = entry  # (B, H, K, Dh) views of the store
-    klen = keys.size(2)
     q = q.view(bsz, n_head, 1, d_head)  # (B, 1, H, Dh) -> (B, H, 1, Dh): Q = 1, same memory
-    r_k = pos_keys.view(klen, n_head, d_head).permute(1, 2, 0)  # (H, Dh, K): W_{k,R}R^T
-    scores = torch.add(v_scaled[:, None], q, alpha=attn.scale) @ r_k  # (B, H, 1, K): BD·s
-    scores = torch.baddbmm(scores.view(bsz * n_head, 1, klen),  # + AC·s = s(q+u)·k
-                           torch.add(u_scaled[:, None], q, alpha=attn.scale).view(-1, 1, d_head),
-                           keys.reshape(bsz * n_head, klen, d_head).transpose(1, 2))
-    weights = torch.softmax(scores, dim=-1,
-                            dtype=torch.promote_types(scores.dtype, torch.float32))
-    vec = torch.bmm(weights.to(values.dtype), values.reshape(bsz * n_head, klen, d_head))
+    r_k = pos_keys.view(-1, n_head, d_head).transpose(0, 1)  # (H, K, Dh): W_{k,R}R per head
+    vec, _ = one_query_attention(q, keys, values, r_k, r_w_bias=r_w_bias, r_r_bias=r_r_bias,
+                                 scale=attn.scale)  # (B, H, 1, Dh)
     h = h + F.linear(vec.view(bsz, 1, n_head * d_head), attn.o_net.weight)  # (B, 1, d)
     x = F.layer_norm(h, h.shape[-1:], layer.ff_norm.weight, layer.ff_norm.bias,
                      layer.ff_norm.eps)
