@@ -30,15 +30,9 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from ernie3_lite.model.attention import (
-    IMPLS,
-    RelMultiHeadAttention,
-    causal_mask,
-    relative_attention,
-    relative_positions,
-    sinusoid_embedding,
-)
+from ernie3_lite.model.attention import IMPLS, RelMultiHeadAttention, relative_attention
 from ernie3_lite.model.attention_reference import reference_relative_attention
+from ernie3_lite.model.positions import causal_mask, relative_positions, sinusoid_embedding
 
 TOLERANCE = 1e-4
 TARGET_TRAIN = 2.5  # fast fwd+bwd vs reference at Q=M=128 (performance_notes.md §7 B3)

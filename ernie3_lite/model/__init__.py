@@ -1,19 +1,12 @@
 """Model: Transformer-XL attention and memory, and the ERNIE 3.0 universal + task networks.
 
-Plain PyTorch (no Lightning, no data code). Reading order: `attention` (relative attention,
-Transformer-XL §3.3) -> `memory` (segment recurrence, §3.2) -> `block` (one layer) -> `stack`
-(a module: layers + u/v + positions + memory) -> `ernie3` (ERNIE 3.0 §3.1) -> `heads` ->
-`decoding` (exact K/V cache for generation).
+Plain PyTorch (no Lightning, no data code). Reading order: `positions` and `attention`
+(relative attention, Transformer-XL §3.3) -> `memory` (segment recurrence, §3.2) -> `block`
+(one layer) -> `stack` (a module: layers + u/v + positions + memory) -> `ernie3` (ERNIE 3.0
+§3.1) -> `heads` -> `decoding` (exact K/V cache for generation).
 """
 
-from ernie3_lite.model.attention import (
-    AttentionOutput,
-    RelMultiHeadAttention,
-    causal_mask,
-    rel_shift,
-    relative_positions,
-    sinusoid_embedding,
-)
+from ernie3_lite.model.attention import AttentionOutput, RelMultiHeadAttention, rel_shift
 from ernie3_lite.model.block import LayerOutput, PositionwiseFF, RelTransformerLayer
 from ernie3_lite.model.decoding import NLGCache, decode_step, greedy_decode, prefill
 from ernie3_lite.model.ernie3 import Ernie3Embeddings, Ernie3Model, NLGOutput, NLUOutput
@@ -23,6 +16,7 @@ from ernie3_lite.model.heads import (
     TokenClassificationHead,
 )
 from ernie3_lite.model.memory import Ernie3Memory, update_memory
+from ernie3_lite.model.positions import causal_mask, relative_positions, sinusoid_embedding
 from ernie3_lite.model.stack import RelTransformerStack, StackOutput
 
 __all__ = [

@@ -3,7 +3,8 @@
 ERNIE 3.0 (arXiv 2107.02137 §3.1) builds its universal and task networks from Transformer-XL
 layers; this module is the attention of one such layer. Batch-first notation: B batch, Q query
 length (current segment), M memory length, K = M + Q keys, H heads, Dh head width, R relative
-positions (R = K for causal attention, R = K + Q - 1 for bidirectional attention).
+positions (R = K for causal attention, R = K + Q - 1 for bidirectional attention; the distances,
+their sinusoid embeddings and the causal mask come from `positions.py`).
 
 The score of query i and key j (query i sits at key index M + i, so its distance is M + i - j) is
 the sum of the four terms of §3.3::
@@ -30,36 +31,6 @@ from torch import Tensor, nn
 from ernie3_lite.model.kv_store import append_key_value
 
 IMPLS = ("reference", "fast", "sdpa")
-
-
-def relative_positions(*, qlen: int, klen: int, bidirectional: bool, clamp_len: int | None = None,
-                       device: torch.device | str | None = None) -> Tensor:
-    """(R,) float distances in descending order: klen-1, ..., 0 [, -1, ..., -(qlen-1)].
-
-    Causal attention only needs the K non-negative distances (TXL's ``pos_seq``); bidirectional
-    attention also needs the Q-1 negative ones, for keys to the right of the query (as XLNet's
-    ``attn_type="bi"``). ``clamp_len`` caps |distance| (TXL's ``clamp_len``).
-    """
-    end = -qlen if bidirectional else -1
-    pos = torch.arange(klen - 1, end, -1, device=device, dtype=torch.float32)  # (R,)
-    if clamp_len is not None:
-        pos = pos.clamp(min=-clamp_len, max=clamp_len)
-    return pos
-
-
-def sinusoid_embedding(positions: Tensor, d_model: int) -> Tensor:
-    """(R,) distances -> (R, d_model) = [sin(p·ω) | cos(p·ω)], ω_k = 1/10000^(2k/d) (TXL §3.3).
-
-    Halves are concatenated, not interleaved, as in the Transformer-XL code. Computed in the
-    positions' dtype when it is floating (float64 in tests), float32 otherwise.
-    """
-    if d_model % 2:
-        raise ValueError(f"d_model must be even for sinusoid positions, got {d_model}")
-    dtype = positions.dtype if positions.is_floating_point() else torch.float32
-    steps = torch.arange(0, d_model, 2, device=positions.device, dtype=dtype)  # (d/2,)
-    inv_freq = 1.0 / (10000 ** (steps / d_model))
-    angles = torch.outer(positions.to(dtype), inv_freq)  # (R, d/2)
-    return torch.cat([angles.sin(), angles.cos()], dim=-1)  # (R, d_model)
 
 
 def rel_shift(x: Tensor, *, klen: int) -> Tensor:
@@ -91,12 +62,6 @@ def rel_shift(x: Tensor, *, klen: int) -> Tensor:
     rows = rows.view(*lead, qlen, rlen - 1)  # (B, H, Q, R-1)
     return rows if rlen - 1 == klen else rows[..., :klen]  # (B, H, Q, K); a full slice would
     # still cost a zero-fill pass in backward
-
-
-def causal_mask(*, qlen: int, mlen: int, device: torch.device | str | None = None) -> Tensor:
-    """(Q, K) bool, True = masked: query i may see all M memory keys and current keys j <= i."""
-    ones = torch.ones(qlen, mlen + qlen, dtype=torch.bool, device=device)
-    return torch.triu(ones, diagonal=1 + mlen)  # (Q, K), TXL's dec_attn_mask
 
 
 class AttentionOutput(NamedTuple):
@@ -143,6 +108,23 @@ class RelMultiHeadAttention(nn.Module):
         self.qkv_net = nn.Linear(d_model, 3 * n_head * d_head, bias=False)
         self.r_net = nn.Linear(d_model, n_head * d_head, bias=False)
         self.o_net = nn.Linear(n_head * d_head, d_model, bias=False)
+        self.q_net = self.k_net = self.v_net = None  # see split_projections
+
+    def split_projections(self) -> None:
+        """Replace ``qkv_net`` by three Linears ``q_net``, ``k_net``, ``v_net`` holding its rows
+        (the same function), so that tensor parallel can split each one by heads (Megatron-LM,
+        arXiv 1909.08053 §3): a column split of the stacked weight would give one rank all of
+        W_q and half of W_{k,E}. `pretrained.fuse_split_projections` maps the state back."""
+        if self.impl == "reference":
+            raise ValueError("the reference attention reads qkv_net; use impl='fast' or 'sdpa'")
+        rows = self.qkv_net.weight.detach().chunk(3)  # W_q, W_{k,E}, W_v: (H·Dh, d_model) each
+        for name, weight in zip(("q_net", "k_net", "v_net"), rows, strict=True):
+            linear = nn.Linear(self.d_model, weight.shape[0], bias=False,
+                               device=weight.device, dtype=weight.dtype)
+            linear.weight = nn.Parameter(weight.clone(),
+                                         requires_grad=self.qkv_net.weight.requires_grad)
+            setattr(self, name, linear)
+        del self.qkv_net
 
     def forward(self, h: Tensor, *, pos_emb: Tensor, r_w_bias: Tensor, r_r_bias: Tensor,
                 memory: Tensor | None = None, attn_mask: Tensor | None = None,
@@ -194,10 +176,13 @@ class RelMultiHeadAttention(nn.Module):
         if memory is not None and kv_cache is not None:
             raise ValueError("pass either memory (hidden states) or kv_cache, not both")
         hd = self.n_head * self.d_head
-        weight = self.qkv_net.weight  # (3·H·Dh, d_model): rows W_q, W_{k,E}, W_v
-        if memory is None:
+        if self.q_net is not None:  # split (tensor parallel): each rank projects its own heads
+            keys_in = h if memory is None else torch.cat([memory, h], dim=1)  # (B, K, d_model)
+            q, k, v = self.q_net(h), self.k_net(keys_in), self.v_net(keys_in)
+        elif memory is None:
             q, k, v = self.qkv_net(h).split(hd, dim=-1)  # 3 x (B, Q, H*Dh)
-        else:
+        else:  # qkv_net.weight (3·H·Dh, d_model) stacks the rows of W_q, W_{k,E}, W_v
+            weight = self.qkv_net.weight
             q = F.linear(h, weight[:hd])  # (B, Q, H*Dh): no queries for memory positions
             k, v = F.linear(torch.cat([memory, h], dim=1), weight[hd:]).split(hd, dim=-1)
         q, k, v = (self._heads(t) for t in (q, k, v))  # (B, H, len, Dh)

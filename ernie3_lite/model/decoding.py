@@ -27,15 +27,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ernie3_lite.model.attention import (
-    one_query_attention,
-    relative_positions,
-    sinusoid_embedding,
-)
+from ernie3_lite.model.attention import one_query_attention
 from ernie3_lite.model.block import RelTransformerLayer
 from ernie3_lite.model.ernie3 import Ernie3Model
 from ernie3_lite.model.kv_store import GrowingKeyValue
 from ernie3_lite.model.memory import Ernie3Memory
+from ernie3_lite.model.positions import relative_positions, sinusoid_embedding
 from ernie3_lite.model.stack import KeyValue, RelTransformerStack
 
 
@@ -70,6 +67,10 @@ def prefill(model: Ernie3Model, input_ids: Tensor, *, memory: Ernie3Memory | Non
     memory: recurrence memory of earlier segments (its keys/values go into the cache). Call
     ``model.eval()`` first: dropout would make the cache disagree with a full forward.
     """
+    if model.universal.layers[0].attn.q_net is not None:
+        raise ValueError("decoding needs the full attention weights, not a tensor-parallel model's "
+                         "heads: gather them (training.parallel.full_state_dict) into a new "
+                         "Ernie3Model")
     x = model.embeddings(input_ids, token_type_ids=token_type_ids, task_type_ids=task_type_ids)
     uni = model.universal(x, causal=True, memory=None if memory is None else memory.universal,
                           use_cache=True)

@@ -21,6 +21,7 @@ copies it into the module's shared parameter, which therefore stays shared.
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,7 @@ def save_pretrained(model: Ernie3Model, path: str | Path, *, tokenizer: CharToke
         raise ValueError(f"tokenizer has {tokenizer.vocab_size} tokens, the model's embedding "
                          f"only {model.config.vocab_size}")
     path.mkdir(parents=True, exist_ok=True)
-    tensors, tied = untie(model.state_dict())
+    tensors, tied = untie(fuse_split_projections(model.state_dict()))
     save_file(tensors, str(path / WEIGHTS_NAME),
               metadata={"format": "pt", _TIED_KEY: json.dumps(tied, sort_keys=True)})
     model.config.save(path / CONFIG_NAME)
@@ -142,23 +143,30 @@ def export_from_checkpoint(ckpt_path: str | Path, out_dir: str | Path, *,
                            extra: dict[str, Any] | None = None) -> Path:
     """Turn a Lightning checkpoint of `Ernie3PretrainModule` into a pretrained folder.
 
+    `ckpt_path` is a ``.ckpt`` file, or the folder of shards that ``ModelParallelStrategy``
+    (FSDP2, tensor parallel) saves; its shards are gathered into full tensors, and the q/k/v
+    projections of a tensor-parallel run fused back into ``qkv_net``.
+
     This DOES use `torch.load`, with ``weights_only=True``: the unpickler then only rebuilds
     tensors and plain containers (dict, list, str, numbers) and refuses any other class or
-    function. Use it on checkpoints from your own training; share the exported folder.
-    The checkpoint must keep the model under ``state_dict["model.*"]`` and the resolved config
-    as ``hyper_parameters["config"]`` (a dict), as `Ernie3PretrainModule` does.
+    function. A folder's ``.metadata`` is read by torch.distributed.checkpoint, which unpickles
+    it without that restriction. Use it on checkpoints from your own training; share the
+    exported folder. The checkpoint must keep the model under ``state_dict["model.*"]`` and
+    the resolved config as ``hyper_parameters["config"]`` (a dict), as `Ernie3PretrainModule`
+    does.
     """
     ckpt_path = Path(ckpt_path)
     if ckpt_path.is_dir():
-        raise ValueError(f"{ckpt_path} is a distributed (sharded) checkpoint folder; convert it "
-                         "to one file first (lightning.pytorch.utilities.consolidate_checkpoint)")
-    checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        checkpoint = read_sharded_checkpoint(ckpt_path)
+    else:
+        checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
     hparams = dict(checkpoint.get("hyper_parameters") or {})
     if not isinstance(hparams.get("config"), dict):
         raise ValueError(f"{ckpt_path} has no hyper_parameters['config'] dict")
     model = Ernie3Model(Ernie3Config.from_dict(hparams.pop("config")))
-    state = {_model_key(name): tensor for name, tensor in checkpoint["state_dict"].items()
-             if name.startswith("model.")}
+    state = fuse_split_projections({_model_key(name): tensor for name, tensor
+                                    in checkpoint["state_dict"].items()
+                                    if name.startswith("model.")})
     shapes = {name: tuple(tensor.shape) for name, tensor in state.items()}
     check_state_shapes(shapes, model.state_dict(), source=str(ckpt_path))
     model.load_state_dict(state)
@@ -167,7 +175,40 @@ def export_from_checkpoint(ckpt_path: str | Path, out_dir: str | Path, *,
     return save_pretrained(model, out_dir, tokenizer=tokenizer, extra=info | (extra or {}))
 
 
+def read_sharded_checkpoint(folder: Path) -> dict[str, Any]:
+    """A ``ModelParallelStrategy`` checkpoint folder as one dict with full tensors: the
+    torch.distributed.checkpoint shards (``state_dict``, optimizer) plus Lightning's
+    ``meta.pt`` (steps, hyper-parameters, ...). No process group is needed."""
+    from torch.distributed.checkpoint.format_utils import dcp_to_torch_save
+
+    if not (folder / ".metadata").is_file():
+        raise ValueError(f"{folder} is a folder but not a distributed checkpoint (no .metadata)")
+    with tempfile.TemporaryDirectory() as tmp:
+        gathered = Path(tmp) / "full.pt"
+        dcp_to_torch_save(folder, gathered)
+        checkpoint = torch.load(gathered, map_location="cpu", weights_only=True)
+    meta = folder / "meta.pt"
+    if meta.is_file():
+        checkpoint |= torch.load(meta, map_location="cpu", weights_only=True)
+    return checkpoint
+
+
 def _model_key(name: str) -> str:
     """``model.universal.layers.0...`` -> ``universal.layers.0...`` (also drops torch.compile's
     ``_orig_mod.`` wrapper prefix)."""
     return name.removeprefix("model.").replace("_orig_mod.", "")
+
+
+def fuse_split_projections(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Map the ``attn.q_net`` / ``k_net`` / ``v_net`` weights of a tensor-parallel model
+    (`RelMultiHeadAttention.split_projections`) back to the one stacked ``attn.qkv_net.weight``
+    of every other model; other entries pass through, in order. Full tensors only."""
+    fused: dict[str, Tensor] = {}
+    for name, tensor in state.items():
+        base, _, field = name.rpartition(".attn.")
+        if field == "q_net.weight":
+            parts = [state[f"{base}.attn.{n}_net.weight"] for n in "qkv"]  # each (H·Dh, d)
+            fused[f"{base}.attn.qkv_net.weight"] = torch.cat(parts)  # (3·H·Dh, d)
+        elif field not in ("k_net.weight", "v_net.weight"):
+            fused[name] = tensor
+    return fused

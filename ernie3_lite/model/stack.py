@@ -24,9 +24,9 @@ import torch
 from torch import Tensor, nn
 
 from ernie3_lite.config import RECURRENCE_KINDS, Ernie3Config, StackConfig
-from ernie3_lite.model.attention import causal_mask, relative_positions, sinusoid_embedding
 from ernie3_lite.model.block import RelTransformerLayer
 from ernie3_lite.model.memory import update_memory
+from ernie3_lite.model.positions import causal_mask, relative_positions, sinusoid_embedding
 
 KeyValue = tuple[Tensor, Tensor]
 

@@ -7,17 +7,12 @@ Lightning's `ModelParallelStrategy` gives sharding and tensor parallel on one de
 (``data_parallel`` x ``tensor_parallel``); `Ernie3PretrainModule.configure_model` calls
 `parallelize` with that mesh:
 
-* tensor parallel (``parallelize_module``): each feed-forward network is split Megatron-style,
-  ``fc_in`` by output columns and ``fc_out`` by input rows, so one all-reduce per FFN rebuilds
-  the full output. Attention stays replicated: ``qkv_net`` stacks W_q, W_k, W_v, so a column
-  split would hand rank 0 all of q and half of k, and the head reshapes, the ``weight[:hd]``
-  slice of the memory path and the per-stack u, v (H, Dh) all assume every head is local;
-  sharding attention needs separate (or head-interleaved) q/k/v weights and a local head count
-  in `RelMultiHeadAttention` (see the README);
+* tensor parallel (`tensor_parallel.py`): Megatron-style, inside every layer, attention split
+  by heads and each feed-forward network by hidden units, one all-reduce after each;
 * sharding (FSDP2, ``fully_shard``) over the data-parallel ranks: each Transformer-XL layer is
   one unit whose parameters, gradients and optimizer state are split over the ranks and
   all-gathered just for its forward and backward; the root unit holds the rest (embeddings,
-  heads, u/v, norms). With both, the TP-split FFN weights are sharded on the 2-D mesh.
+  heads, u/v, norms). With both, the TP-split weights are sharded again on the 2-D mesh.
 
 `freeze_unreached` is for plain DDP too: a task with weight 0 leaves modules without gradients.
 Everything runs on CPU with gloo (``strategy="fsdp"`` refuses CPU; FSDP2 through this strategy
@@ -40,13 +35,14 @@ import torch
 from torch import nn
 from torch.distributed.device_mesh import DeviceMesh
 
+from ernie3_lite.model.pretrained import fuse_split_projections
 from ernie3_lite.training.datamodule import Ernie3DataModule
+from ernie3_lite.training.tensor_parallel import shard_layers, transformer_layers
 
 #: `Ernie3Model` methods the training step calls instead of ``forward``; FSDP2 must run its
 #: all-gather / reduce-scatter hooks around each of them, not only around ``forward``
 FSDP_FORWARD_METHODS = ("forward_nlu", "forward_nlg", "mlm_logits", "lm_logits",
                         "sentence_reorder_logits", "sentence_distance_logits")
-STACKS = ("universal", "nlu", "nlg")
 
 
 #: the `Ernie3Model` modules that only some tasks' losses reach (`module.py`, task_losses);
@@ -115,37 +111,10 @@ def parallelize(model: nn.Module, mesh: DeviceMesh) -> nn.Module:
         return model
     tp_mesh, dp_mesh = mesh["tensor_parallel"], mesh["data_parallel"]
     if tp_mesh.size() > 1:
-        shard_feed_forward(model, tp_mesh)
+        shard_layers(model, tp_mesh)
     if dp_mesh.size() > 1:
         shard_parameters(model, dp_mesh)
     return model
-
-
-def transformer_layers(model: nn.Module) -> list[nn.Module]:
-    """Every `RelTransformerLayer` of the universal, NLU and NLG stacks, bottom to top, each
-    once (with ``share_task_modules`` the NLG path runs the NLU stack: no stack of its own)."""
-    stacks = [getattr(model, name) for name in STACKS if hasattr(model, name)]
-    return [layer for stack in stacks for layer in stack.layers]
-
-
-def shard_feed_forward(model: nn.Module, tp_mesh: DeviceMesh) -> None:
-    """Megatron-style TP of every FFN: x (replicated) -> fc_in column shard -> GeLU -> fc_out
-    row shard -> all-reduce -> y (replicated). Each rank holds d_inner / tp hidden units."""
-    from torch.distributed.tensor.parallel import (
-        ColwiseParallel,
-        RowwiseParallel,
-        parallelize_module,
-    )
-
-    for layer in transformer_layers(model):
-        d_inner = layer.ff.fc_in.out_features
-        if d_inner % tp_mesh.size():
-            raise ValueError(f"d_inner={d_inner} must be divisible by tensor_parallel_size="
-                             f"{tp_mesh.size()}")
-        # fc_in: (d_inner, d) rows split -> a local (B, T, d_inner / tp) slice of the hidden
-        # units; fc_out: (d, d_inner) columns split -> partial sums, all-reduced to (B, T, d)
-        parallelize_module(layer.ff, tp_mesh, {"fc_in": ColwiseParallel(),
-                                               "fc_out": RowwiseParallel()})
 
 
 def shard_parameters(model: nn.Module, dp_mesh: DeviceMesh) -> None:
@@ -168,11 +137,13 @@ def shard_parameters(model: nn.Module, dp_mesh: DeviceMesh) -> None:
 
 
 def full_state_dict(module: nn.Module) -> dict[str, torch.Tensor]:
-    """Every parameter and buffer as a full CPU tensor (a collective: call it on every rank)."""
+    """Every parameter and buffer as a full CPU tensor (a collective: call it on every rank),
+    with the q/k/v projections of tensor parallel fused back into ``qkv_net``."""
     from torch.distributed.tensor import DTensor
 
-    return {name: (t.full_tensor() if isinstance(t, DTensor) else t).detach().cpu().clone()
-            for name, t in module.state_dict().items()}
+    return fuse_split_projections(
+        {name: (t.full_tensor() if isinstance(t, DTensor) else t).detach().cpu().clone()
+         for name, t in module.state_dict().items()})
 
 
 # ---- demo: a few steps under each strategy, on CPU with gloo ---------------------------------
@@ -180,7 +151,8 @@ DEMOS = ("single", "ddp", "fsdp2", "tp", "fsdp2_tp")
 
 
 class _RecordLosses(L.Callback):
-    """Each rank's training losses and parameter counts, and the full weights at the end."""
+    """Each rank's training losses, parameter counts and the names of the parameters it holds
+    only part of, and the full weights at the end."""
 
     def __init__(self, out: Path):
         self.out, self.losses = out, []
@@ -192,10 +164,12 @@ class _RecordLosses(L.Callback):
         from torch.distributed.tensor import DTensor
 
         weights = full_state_dict(pl_module)  # every rank takes part in the all-gathers
-        local = sum((p.to_local() if isinstance(p, DTensor) else p).numel()
-                    for p in pl_module.parameters())
-        record = {"losses": self.losses, "local_numel": local,
-                  "full_numel": sum(t.numel() for t in weights.values())}
+        local = {name: (p.to_local() if isinstance(p, DTensor) else p).numel()
+                 for name, p in pl_module.named_parameters()}
+        record = {"losses": self.losses, "local_numel": sum(local.values()),
+                  "full_numel": sum(t.numel() for t in weights.values()),
+                  "split": sorted(name for name, p in pl_module.named_parameters()
+                                  if local[name] < p.numel())}
         rank = trainer.global_rank
         (self.out / f"rank{rank}.json").write_text(json.dumps(record))
         if rank == 0:

@@ -20,7 +20,8 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from ernie3_lite.data.collate import TaskType
-from ernie3_lite.model.attention import rel_shift, relative_positions
+from ernie3_lite.model.attention import rel_shift
+from ernie3_lite.model.positions import relative_positions
 from ernie3_lite.viz.fonts import use_cjk_font
 
 PARADIGMS = ("nlu", "nlg")

@@ -12,15 +12,9 @@ import math
 import pytest
 import torch
 
-from ernie3_lite.model.attention import (
-    IMPLS,
-    RelMultiHeadAttention,
-    causal_mask,
-    rel_shift,
-    relative_positions,
-    sinusoid_embedding,
-)
+from ernie3_lite.model.attention import IMPLS, RelMultiHeadAttention, rel_shift
 from ernie3_lite.model.attention_reference import rel_shift_time_major
+from ernie3_lite.model.positions import causal_mask, relative_positions, sinusoid_embedding
 
 D_MODEL, N_HEAD, D_HEAD = 8, 2, 4
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from ernie3_lite.model.pretrained import export_from_checkpoint, load_pretrained
 from ernie3_lite.training import TASKS, Ernie3DataModule, Ernie3PretrainModule
 from ernie3_lite.training.parallel import TASK_MODULES, freeze_unreached
 
@@ -99,15 +100,38 @@ def test_fsdp2_and_fsdp2_with_tp_shard_the_weights_and_match_ddp(tmp_path):
     assert_same_weights(mesh_2d["weights"], ddp["weights"], atol=2e-4)
 
 
+def tensor_parallel_names(model: torch.nn.Module) -> list[str]:
+    """What tensor parallel must split: in every layer q/k/v (named as after
+    `split_projections`), W_{k,R}, the output projection and both FFN matrices (and fc_in's
+    bias, by hidden unit); u and v of every stack."""
+    names = []
+    for stack in ("universal", "nlu", "nlg"):
+        names += [f"model.{stack}.r_w_bias", f"model.{stack}.r_r_bias"]
+        for n in range(len(getattr(model, stack).layers)):
+            layer = f"model.{stack}.layers.{n}"
+            names += [f"{layer}.attn.{p}_net.weight" for p in ("q", "k", "v", "r", "o")]
+            names += [f"{layer}.ff.fc_in.weight", f"{layer}.ff.fc_in.bias",
+                      f"{layer}.ff.fc_out.weight"]
+    return sorted(names)
+
+
 @pytest.mark.slow
 def test_tensor_parallel_matches_one_process_and_resumes_from_shards(tmp_path):
     single = demo("single", tmp_path / "single")
     tp = demo("tp", tmp_path / "tp", "--resume-at", "2")  # 2 steps, checkpoint, 2 more
+    model = Ernie3PretrainModule(preset="test", vocab_size=100, warmup_steps=1, max_steps=2).model
     for rank in tp["ranks"]:  # both ranks of the pair computed the one process's losses
         assert rank["losses"] == pytest.approx(single["ranks"][0]["losses"][2:], rel=1e-5)
-        assert rank["local_numel"] < rank["full_numel"]  # the FFNs are split
+        assert rank["split"] == tensor_parallel_names(model)  # attention by heads, FFNs
+    # the rest (embeddings, LayerNorms, heads) is on both ranks
+    assert sum(r["local_numel"] for r in tp["ranks"]) > tp["ranks"][0]["full_numel"]
     # Adam divides by sqrt(v): float-rounding differences of the all-reduce grow to ~1e-5
     assert_same_weights(tp["weights"], single["weights"], atol=2e-4)
+    # the folder of shards exports like a .ckpt file, with q/k/v fused back into qkv_net
+    exported = load_pretrained(export_from_checkpoint(tmp_path / "tp" / "last.ckpt",
+                                                      tmp_path / "export", tokenizer=None))
+    want = {name.removeprefix("model."): t for name, t in tp["weights"].items()}
+    assert_same_weights(exported.state_dict(), want, atol=0)
 
 
 # ---- fast: which modules each task trains (what DDP needs) -----------------------------------

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from ernie3_lite.config import Ernie3Config
-from ernie3_lite.model.attention import causal_mask
 from ernie3_lite.model.ernie3 import Ernie3Model
+from ernie3_lite.model.positions import causal_mask
 from ernie3_lite.viz.paradigm_plots import (
     PARAMETER_GROUPS,
     group_parameters,
