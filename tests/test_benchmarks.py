@@ -6,6 +6,7 @@ anything); a benchmark that crashes, or stops printing a ratio, fails here.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -62,3 +63,21 @@ def test_lightning_overhead_quick_splits_each_step_into_work_and_loop():
         assert re.search(rf"^  {re.escape(name)} +[\d.]+ +[\d.]+ +[\d.]+ +[+-][\d.]+ +[+-][\d.]+ "
                          r"\([+-][\d.]+\.\.[+-][\d.]+\)  (PASS|NOT MET)$", out, re.M), name
     assert "identical on every side" in out  # the losses matched the raw loop's
+
+
+@pytest.mark.slow
+def test_gpu_check_quick_counts_positions_and_flops_through_the_cli(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "benchmarks/gpu_check.py", "--quick",
+                           "--peak-tflops", "0.001", "--out", str(tmp_path / "check.json")],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    assert re.search(r"^  MFU: \d+\.\d % of 0 TFLOP/s dense bf16$", done.stdout, re.M)
+    result = json.loads((tmp_path / "check.json").read_text())
+    assert result["device"] == "CPU" and result["timed_steps"] == 4
+    # every step has the four NLU micro-batches and the DLM rows of the test config
+    assert result["positions_per_step"] >= 4 * 2 * 8 + 2 * 8
+    # fwd+bwd of a matmul: 6 FLOPs per weight and position; every position runs the universal
+    # stack and one task stack, 4 layers of 4·32·32 (attention) + 2·32·64 (FFN) weights
+    assert result["flops_per_step"] > 6 * 4 * 8192 * result["positions_per_step"]
+    assert 0 < result["mfu"] == pytest.approx(result["achieved_tflops"] / 0.001, rel=0.01)
