@@ -92,7 +92,8 @@ class StackConfig:
             )
 
 
-_STACKS = ("universal", "nlu", "nlg")
+#: the Transformer-XL stacks of an ERNIE 3.0 model, bottom to top (ERNIE 3.0 §3.1)
+STACK_NAMES = ("universal", "nlu", "nlg")
 
 
 @dataclass
@@ -154,7 +155,7 @@ class Ernie3Config:
     """Sentence distance classes: adjacent / same document / different document (§3.2.2)."""
 
     def __post_init__(self) -> None:
-        for stack_name in _STACKS:
+        for stack_name in STACK_NAMES:
             setattr(self, stack_name, _as_stack(getattr(self, stack_name), stack_name))
         self.validate()
 
@@ -174,7 +175,7 @@ class Ernie3Config:
         p = "Ernie3Config"
         if not isinstance(self.name, str):
             raise ConfigError(f"{p}.name", f"={self.name!r} must be a str")
-        for stack_name in _STACKS:
+        for stack_name in STACK_NAMES:
             getattr(self, stack_name).validate(f"{p}.{stack_name}")
         if not isinstance(self.share_task_modules, bool):
             raise ConfigError(f"{p}.share_task_modules", f"={self.share_task_modules!r} must be "
@@ -214,7 +215,7 @@ class Ernie3Config:
             raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
         values = copy.deepcopy(PRESETS[name])
         for key, value in overrides.items():
-            if key in _STACKS and isinstance(value, dict):
+            if key in STACK_NAMES and isinstance(value, dict):
                 value = {**values[key], **value}
             values[key] = value
         return cls.from_dict({"name": name, **values})

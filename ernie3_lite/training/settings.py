@@ -11,10 +11,8 @@ from typing import Any
 import lightning as L
 from torch import Tensor
 
-from ernie3_lite.config import Ernie3Config
+from ernie3_lite.config import STACK_NAMES, Ernie3Config
 from ernie3_lite.training.multitask import TASKS
-
-_STACKS = ("universal", "nlu", "nlg")
 
 
 def resolve_config(*, config: Ernie3Config | dict[str, Any] | None, preset: str,
@@ -31,7 +29,7 @@ def resolve_config(*, config: Ernie3Config | dict[str, Any] | None, preset: str,
     linked = {"vocab_size": vocab_size, "sr_max_segments": sr_max_segments}
     overrides = {**(config_overrides or {}), **{k: v for k, v in linked.items() if v is not None}}
     for key, value in overrides.items():
-        if key in _STACKS and isinstance(value, dict):
+        if key in STACK_NAMES and isinstance(value, dict):
             value = {**values[key], **value}
         values[key] = value
     return Ernie3Config.from_dict(values)

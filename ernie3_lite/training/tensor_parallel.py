@@ -28,8 +28,7 @@ from typing import Any
 from torch import nn
 from torch.distributed.device_mesh import DeviceMesh
 
-#: the Transformer-XL stacks of `Ernie3Model` (``nlg`` is absent with ``share_task_modules``)
-STACKS = ("universal", "nlu", "nlg")
+from ernie3_lite.config import STACK_NAMES
 
 
 def transformer_layers(model: nn.Module) -> list[nn.Module]:
@@ -39,12 +38,12 @@ def transformer_layers(model: nn.Module) -> list[nn.Module]:
 
 
 def transformer_stacks(model: nn.Module) -> list[nn.Module]:
-    return [getattr(model, name) for name in STACKS if hasattr(model, name)]
+    return [getattr(model, name) for name in STACK_NAMES if hasattr(model, name)]
 
 
 def check_divisible(model: nn.Module, size: int) -> None:
     """Heads and FFN hidden units must split evenly over `size` ranks; say which does not."""
-    for stack_name in STACKS:
+    for stack_name in STACK_NAMES:
         stack = getattr(model, stack_name, None)
         if stack is None:
             continue
