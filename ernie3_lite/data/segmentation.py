@@ -8,7 +8,7 @@ those units in raw Chinese text, as character spans (one char = one token, see t
   jieba's POS tags nr/ns/nt give a weaker fallback (labels PER/LOC/ORG; jieba tags 百度 as plain n);
 * words: jieba (precise mode + HMM, with POS flags) with the KG names added to its dictionary;
   a KG name is never split (a word may contain one: 中国共产党 holds 中国);
-* phrases: words chunked by POS (see `chunk_phrases`).
+* phrases: words chunked by POS (`phrases.chunk_phrases`).
 
 Segmentation costs about as much as a forward pass of a small model, so `analyse` results are cached
 in memory and on disk (shard files of JSON lines under `cache_dir/segments/<fingerprint>/`, written
@@ -18,18 +18,18 @@ atomically); the fingerprint covers the KG names, jieba's version and the chunki
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 from ernie3_lite import PACKAGE_ROOT
 from ernie3_lite.data.formats import Triple, read_triples
+from ernie3_lite.data.phrases import chunk_phrases
+from ernie3_lite.data.spans import SegmentedText, Span
 from ernie3_lite.data.writers import atomic_write_text
 
 #: bump when the segmentation or chunking rules change, so stale disk caches are not reused
@@ -37,35 +37,6 @@ RULES_VERSION = 1
 POS_ENTITY_LABELS = {"nr": "PER", "ns": "LOC", "nt": "ORG"}
 MIN_ENTITY_NAME_LEN = 2  # one-character "names" would match everywhere
 FLUSH_EVERY = 1000  # new analyses kept in memory before a shard is written
-
-
-@dataclass(frozen=True, slots=True)
-class Span:
-    start: int  # character offsets, end exclusive
-    end: int
-    label: str
-
-
-_SPAN_FIELDS = ("words", "phrases", "entities")
-
-
-@dataclass(frozen=True)
-class SegmentedText:
-    text: str
-    words: tuple[Span, ...]
-    phrases: tuple[Span, ...]
-    entities: tuple[Span, ...]
-
-    def to_json(self) -> str:
-        """The spans as one JSON line (the text itself is the cache key, not stored)."""
-        spans = {f: [[s.start, s.end, s.label] for s in getattr(self, f)] for f in _SPAN_FIELDS}
-        return json.dumps(spans, ensure_ascii=False)
-
-    @classmethod
-    def from_json(cls, text: str, line: str) -> SegmentedText:
-        rec = json.loads(line)
-        spans = {f: tuple(Span(*s) for s in rec[f]) for f in _SPAN_FIELDS}
-        return cls(text, **spans)
 
 
 def default_cache_dir() -> Path:
@@ -267,67 +238,3 @@ def _cache_key(text: str) -> str:
 
 def _overlaps_any(span: Span, others: list[Span]) -> bool:
     return any(span.start < o.end and o.start < span.end for o in others)
-
-
-# ---- phrases -----------------------------------------------------------------------------------
-NOUNS = {"n", "nr", "ns", "nt", "nz", "nx", "ng", "vn", "an", "j", "nrt", "nrfg"}
-MODIFIERS = NOUNS | {"a", "b", "ag"}
-ADVERBS = {"d"}
-VERBS = {"v", "vd", "vi"}
-MAX_PHRASE_WORDS = 4  # a longer noun run is cut: masking a whole sentence teaches nothing
-
-
-def chunk_phrases(words: list[Span]) -> list[Span]:
-    """Multi-word phrases by POS, left to right; at each word the first rule that matches wins.
-
-    QP     numeral + measure: one or more m words, then an optional q word (一/m 年/q)
-    TP     time: two or more t words (12月/t 31日/t)
-    NP     modifiers (a, b, nouns) ending in a noun, 2..MAX_PHRASE_WORDS words
-           (中央/n 人民/n 广播/vn 电台/n; 特别/a 行政区/n)
-    VP     one or more adverbs, then a verb (决心/d 继承/v)
-    IDIOM  an idiom or fixed expression jieba keeps as one word (flags i, l)
-    Every phrase except IDIOM has at least two words. Phrases never overlap and never span a gap
-    between words (whitespace, dropped by `Segmenter.words`).
-    """
-    phrases, i = [], 0
-    while i < len(words):
-        end, label = _match_phrase(words, i)
-        if end > i:
-            phrases.append(Span(words[i].start, words[end - 1].end, label))
-            i = end
-        else:
-            i += 1
-    return phrases
-
-
-def _match_phrase(words: list[Span], i: int) -> tuple[int, str]:
-    """(end word index, label) of the phrase starting at words[i]; end == i when none does."""
-
-    def run(start: int, flags: set[str]) -> int:  # end of the adjacent run with these flags
-        j = start
-        while j < len(words) and words[j].label in flags and (
-                j == start or words[j - 1].end == words[j].start):
-            j += 1
-        return j
-
-    def next_is(j: int, flags: set[str]) -> bool:
-        return j < len(words) and words[j].label in flags and words[j - 1].end == words[j].start
-
-    j = run(i, {"m"})
-    if j > i and next_is(j, {"q"}):
-        j += 1
-    if j - i >= 2:
-        return j, "QP"
-    if run(i, {"t"}) - i >= 2:
-        return run(i, {"t"}), "TP"
-    j = min(run(i, MODIFIERS), i + MAX_PHRASE_WORDS)
-    while j > i and words[j - 1].label not in NOUNS:
-        j -= 1
-    if j - i >= 2:
-        return j, "NP"
-    j = run(i, ADVERBS)
-    if j > i and next_is(j, VERBS):
-        return j + 1, "VP"
-    if words[i].label in ("i", "l"):
-        return i + 1, "IDIOM"
-    return i, ""

@@ -22,7 +22,7 @@ from ernie3_lite.data.masking import (
     masked_units_table,
     render_masked_example,
 )
-from ernie3_lite.data.segmentation import SegmentedText
+from ernie3_lite.data.spans import SegmentedText
 
 #: ERNIE 1.0's learning stages (basic / phrase / entity level), plus the pre-training mixture
 MODES = {

@@ -15,14 +15,9 @@ from hypothesis import strategies as st
 
 from ernie3_lite import DATA_SAMPLES
 from ernie3_lite.data.formats import read_news, read_triples
-from ernie3_lite.data.segmentation import (
-    MAX_PHRASE_WORDS,
-    MODIFIERS,
-    NOUNS,
-    SegmentedText,
-    Segmenter,
-    Span,
-)
+from ernie3_lite.data.phrases import MAX_PHRASE_WORDS, MODIFIERS, NOUNS
+from ernie3_lite.data.segmentation import Segmenter
+from ernie3_lite.data.spans import SegmentedText, Span
 from ernie3_lite.data.writers import write_triples
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
