@@ -45,9 +45,10 @@ def tp_mesh():
         dist.destroy_process_group()
 
 
-def make_model() -> Ernie3Model:
+def make_model(attention_impl: str = "fast") -> Ernie3Model:
     torch.manual_seed(0)
-    return Ernie3Model(Ernie3Config.from_name("test", vocab_size=VOCAB)).double().eval()
+    config = Ernie3Config.from_name("test", vocab_size=VOCAB, attention_impl=attention_impl)
+    return Ernie3Model(config).double().eval()
 
 
 def full(tensor: torch.Tensor) -> torch.Tensor:
@@ -62,8 +63,9 @@ def nlu_and_nlg_loss(model: Ernie3Model, ids: torch.Tensor) -> torch.Tensor:
     return nlu.logsumexp(-1).mean() + model.lm_logits(second.hidden).logsumexp(-1).mean()
 
 
-def test_split_model_matches_the_plain_model_in_loss_and_gradients(tp_mesh):
-    plain = make_model()
+@pytest.mark.parametrize("attention_impl", ["fast", "sdpa"])
+def test_split_model_matches_the_plain_model_in_loss_and_gradients(tp_mesh, attention_impl):
+    plain = make_model(attention_impl)
     split = copy.deepcopy(plain)
     shard_layers(split, tp_mesh["tensor_parallel"])
     assert type(split.universal.r_w_bias).__name__ == "DTensor"
