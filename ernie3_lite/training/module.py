@@ -244,38 +244,49 @@ class Ernie3PretrainModule(L.LightningModule):
 
     # ---- exact resume: the DLM memory travels in the checkpoint (plain tensors)
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Store the training DLM memory of every rank as ``checkpoint["dlm_memory"]``.
+        """Store the training DLM memory of each data-parallel rank as ``checkpoint["dlm_memory"]``.
 
-        Each rank reads its own streams, so ranks all-gather their memory (every rank calls
-        this hook; rank 0 writes the file): per layer a (world_size, B, M, d) tensor.
+        Each data-parallel rank reads its own streams, so ranks all-gather their memory (every
+        rank calls this hook; rank 0 writes the file) and keep one row per data-parallel rank:
+        per layer a (D, B, M, d) tensor. The ranks of a tensor-parallel group hold the same
+        memory; Lightning's (D, T) mesh puts the first of group d at global rank d·T.
         """
         memory, world = self._memory["train"], self._world_size()
         if memory is None:
             checkpoint["dlm_memory"] = None
             return
+        replicas = self._data_parallel_coordinates()[1]
 
-        def gather(t: Tensor) -> Tensor:  # (B, M, d) -> (world, B, M, d), on the CPU
-            return (self.all_gather(t) if world > 1 else t.unsqueeze(0)).detach().cpu()
+        def gather(t: Tensor) -> Tensor:  # (B, M, d) -> (D, B, M, d), on the CPU
+            rows = self.all_gather(t) if world > 1 else t.unsqueeze(0)  # (world, B, M, d)
+            return rows[:: world // replicas].detach().cpu()
 
-        checkpoint["dlm_memory"] = {"world_size": world,
+        checkpoint["dlm_memory"] = {"data_parallel_size": replicas,
                                     "universal": [gather(t) for t in memory.universal],
                                     "nlg": [gather(t) for t in memory.nlg]}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        state, world = checkpoint.get("dlm_memory"), self._world_size()
+        state = checkpoint.get("dlm_memory")
+        rank, replicas = self._data_parallel_coordinates()
         self._memory["train"] = None
         if state is None:
             return
-        if state["world_size"] != world:
-            warnings.warn(f"checkpoint DLM memory is from {state['world_size']} ranks, this run "
-                          f"has {world}: starting the document LM without memory", stacklevel=2)
+        saved = state.get("data_parallel_size", state.get("world_size"))  # older checkpoints
+        if saved != replicas:
+            warnings.warn(f"checkpoint DLM memory is from {saved} data-parallel ranks, this run "
+                          f"has {replicas}: starting the document LM without memory", stacklevel=2)
             return
-        rank = self.global_rank
         self._memory["train"] = Ernie3Memory(universal=[t[rank] for t in state["universal"]],
                                              nlg=[t[rank] for t in state["nlg"]])
 
     def _world_size(self) -> int:
         return self._trainer.world_size if self._trainer is not None else 1
+
+    def _data_parallel_coordinates(self) -> tuple[int, int]:
+        """(rank, size) among the replicas that read different data (`parallel.py`)."""
+        from ernie3_lite.training.parallel import data_parallel_coordinates
+
+        return data_parallel_coordinates(self._trainer) if self._trainer is not None else (0, 1)
 
 
 def _cross_entropy(logits: Tensor, labels: Tensor) -> TaskResult:

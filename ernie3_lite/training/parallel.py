@@ -147,7 +147,7 @@ def full_state_dict(module: nn.Module) -> dict[str, torch.Tensor]:
 
 
 # ---- demo: a few steps under each strategy, on CPU with gloo ---------------------------------
-DEMOS = ("single", "ddp", "fsdp2", "tp", "fsdp2_tp")
+DEMOS = ("single", "ddp", "fsdp2", "tp", "tp4", "fsdp2_tp")
 
 
 class _RecordLosses(L.Callback):
@@ -188,17 +188,21 @@ def demo_strategy(name: str) -> tuple[Any, int]:
         return ModelParallelStrategy(data_parallel_size=2, tensor_parallel_size=1), 2
     if name == "tp":
         return ModelParallelStrategy(data_parallel_size=1, tensor_parallel_size=2), 2
+    if name == "tp4":  # one head of the test preset's four per rank
+        return ModelParallelStrategy(data_parallel_size=1, tensor_parallel_size=4), 4
     if name == "fsdp2_tp":
         return ModelParallelStrategy(data_parallel_size=2, tensor_parallel_size=2), 4
     raise ValueError(f"demo={name!r} must be one of {DEMOS}")
 
 
 def run_demo(name: str, *, out: Path, steps: int = 4, resume_at: int | None = None,
-             seed: int = 0) -> None:
+             resume_from: Path | None = None, seed: int = 0) -> None:
     """Train `steps` steps of the ``test`` preset under strategy `name`; results into `out`.
 
     resume_at: stop after that many steps, save a checkpoint, and finish the run from it in a
     new Trainer (under ModelParallelStrategy the checkpoint is a folder of shards).
+    resume_from: finish a run from the checkpoint another demo saved (its ``last.ckpt``),
+    e.g. one with another number of tensor-parallel ranks.
     """
     from ernie3_lite.training.module import Ernie3PretrainModule
     from ernie3_lite.training.quiet import quiet_lightning
@@ -215,7 +219,7 @@ def run_demo(name: str, *, out: Path, steps: int = 4, resume_at: int | None = No
     module = Ernie3PretrainModule(preset="test", lr=3e-3, warmup_steps=1, max_steps=steps,
                                   **sizes)
     recorder = _RecordLosses(out)
-    ckpt_path = None
+    ckpt_path = resume_from
     if resume_at is not None:
         first = _demo_trainer(name, out=out, steps=resume_at, callbacks=[])
         first.fit(module, datamodule=data)
@@ -243,8 +247,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--resume-at", type=int, help="checkpoint after this many steps and "
                         "finish from the checkpoint in a new Trainer")
+    parser.add_argument("--resume-from", type=Path, help="finish from another demo's last.ckpt")
     args = parser.parse_args(argv)
-    run_demo(args.demo, out=args.out, steps=args.steps, resume_at=args.resume_at)
+    run_demo(args.demo, out=args.out, steps=args.steps, resume_at=args.resume_at,
+             resume_from=args.resume_from)
 
 
 if __name__ == "__main__":

@@ -136,7 +136,7 @@ def test_python_m_ernie3_lite_fit_trains_quietly_into_runs(tmp_path):
     assert {f"train/{t}_loss" for t in ("kmlm", "dlm", "sr", "sd", "uktp")} <= set(rows[0])
     assert "GPU available" not in done.stderr and "Seed set" not in done.stderr
     ckpt = torch.load(root / "checkpoints" / "last.ckpt", weights_only=True)
-    assert ckpt["global_step"] == 6 and ckpt["dlm_memory"]["world_size"] == 1
+    assert ckpt["global_step"] == 6 and ckpt["dlm_memory"]["data_parallel_size"] == 1
 
 
 def test_cli_module_reports_an_error_with_status_2(tmp_path):

@@ -50,7 +50,7 @@ def test_ddp_through_the_cli_trains_both_ranks(tmp_path):
     ckpt = fit_ddp(tmp_path)
     assert ckpt["global_step"] == 6
     memory = ckpt["dlm_memory"]  # gathered from every rank: (world, B, M, d) per layer
-    assert memory["world_size"] == 2
+    assert memory["data_parallel_size"] == 2
     for layer in memory["universal"] + memory["nlg"]:
         assert layer.shape[0] == 2 and layer.abs().sum(dim=(1, 2, 3)).min() > 0  # both ran DLM
         assert not torch.equal(layer[0], layer[1])  # on their own rows of the stream
@@ -116,7 +116,8 @@ def tensor_parallel_names(model: torch.nn.Module) -> list[str]:
 
 
 @pytest.mark.slow
-def test_tensor_parallel_matches_one_process_and_resumes_from_shards(tmp_path):
+def test_tensor_parallel_matches_one_process_and_resumes_from_shards_on_2_or_4_ranks(
+        tmp_path):
     single = demo("single", tmp_path / "single")
     tp = demo("tp", tmp_path / "tp", "--resume-at", "2")  # 2 steps, checkpoint, 2 more
     model = Ernie3PretrainModule(preset="test", vocab_size=100, warmup_steps=1, max_steps=2).model
@@ -127,6 +128,16 @@ def test_tensor_parallel_matches_one_process_and_resumes_from_shards(tmp_path):
     assert sum(r["local_numel"] for r in tp["ranks"]) > tp["ranks"][0]["full_numel"]
     # Adam divides by sqrt(v): float-rounding differences of the all-reduce grow to ~1e-5
     assert_same_weights(tp["weights"], single["weights"], atol=2e-4)
+    # the DLM memory is stored once per data-parallel rank (one here: both ranks read the same)
+    memory = torch.load(tmp_path / "tp" / "step2.ckpt" / "meta.pt", weights_only=True)
+    assert memory["dlm_memory"]["data_parallel_size"] == 1
+    assert memory["dlm_memory"]["universal"][0].shape[0] == 1
+    # the step-2 shards resume on 4 ranks (one head each): DCP reshards the weights and Adam's
+    # state, the memory is found again, and the run ends as the one process's
+    tp4 = demo("tp4", tmp_path / "tp4", "--resume-from", str(tmp_path / "tp" / "step2.ckpt"))
+    for rank in tp4["ranks"]:
+        assert rank["losses"] == pytest.approx(single["ranks"][0]["losses"][2:], rel=1e-5)
+    assert_same_weights(tp4["weights"], single["weights"], atol=2e-4)
     # the folder of shards exports like a .ckpt file, with q/k/v fused back into qkv_net
     exported = load_pretrained(export_from_checkpoint(tmp_path / "tp" / "last.ckpt",
                                                       tmp_path / "export", tokenizer=None))

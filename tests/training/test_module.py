@@ -318,7 +318,7 @@ def test_checkpoint_is_weights_only_loadable_and_restores_the_memory(tmp_path):
     checkpoint = torch.load(tmp_path / "last.ckpt", weights_only=True)
     assert checkpoint["hyper_parameters"]["config"] == module.config.to_dict()
     saved = checkpoint["dlm_memory"]
-    assert saved["world_size"] == 1
+    assert saved["data_parallel_size"] == 1
     for got, want in zip(saved["nlg"], module._memory["train"].nlg, strict=True):
         assert got.shape == (1, *want.shape) and torch.equal(got[0], want)
     restored = Ernie3PretrainModule.load_from_checkpoint(tmp_path / "last.ckpt", weights_only=True)
@@ -333,11 +333,12 @@ def test_checkpoint_is_weights_only_loadable_and_restores_the_memory(tmp_path):
                                module.model.eval().forward_nlu(ids).hidden, rtol=0, atol=0)
 
 
-def test_memory_from_another_world_size_is_dropped_with_a_warning():
+@pytest.mark.parametrize("key", ["data_parallel_size", "world_size"])  # and older checkpoints
+def test_memory_from_another_data_parallel_size_is_dropped_with_a_warning(key):
     module = make_module()
-    memory = {"world_size": 2, "universal": [torch.zeros(2, 2, 8, 32)] * 2,
+    memory = {key: 2, "universal": [torch.zeros(2, 2, 8, 32)] * 2,
               "nlg": [torch.zeros(2, 2, 8, 32)] * 2}
-    with pytest.warns(UserWarning, match="from 2 ranks"):
+    with pytest.warns(UserWarning, match="from 2 data-parallel ranks, this run has 1"):
         module.on_load_checkpoint({"dlm_memory": memory})
     assert module._memory["train"] is None
     pickle.dumps(memory)  # plain containers of tensors
