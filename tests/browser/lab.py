@@ -91,3 +91,14 @@ def run_all_cells(page) -> None:
     """Run every cell of the open notebook from JupyterLab's own Run menu."""
     page.get_by_role("menuitem", name="Run", exact=True).first.click()
     page.get_by_role("menuitem", name="Run All Cells", exact=True).first.click()
+
+
+def wait_until_idle(page, *, timeout_ms: int = 240_000) -> None:
+    """Wait until the open notebook's kernel has run every queued cell: the execution indicator
+    in its toolbar then reads idle. Only a visible indicator counts (JupyterLab keeps notebooks
+    opened by earlier tests in hidden tabs, each with its own). Call it after a widget of the
+    run has appeared (right after "Run All Cells" the indicator may not have turned busy yet)."""
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.jp-Notebook-ExecutionIndicator')]"
+        ".some(e => e.offsetParent !== null && e.dataset.status === 'idle')",
+        timeout=timeout_ms)

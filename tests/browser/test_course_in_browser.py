@@ -13,9 +13,17 @@ import shutil
 from pathlib import Path
 
 import pytest
-from lab import CHROMIUM, CHROMIUM_ARGS, jupyterlab, open_notebook, run_all_cells
+from lab import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    jupyterlab,
+    open_notebook,
+    run_all_cells,
+    wait_until_idle,
+)
 
 playwright = pytest.importorskip("playwright.sync_api", reason="pip install -e .[browser]")
+expect = playwright.expect
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium")]
 
@@ -55,17 +63,18 @@ def slider(page, label: str):
     return page.locator(".widget-slider", has=name).first
 
 
-def nudge(page, label: str, *, presses: int = 1) -> str:
-    """Move slider `label` right by `presses` keyboard steps; returns its new readout."""
+def nudge(page, label: str, *, presses: int = 1, key: str = "ArrowRight") -> str:
+    """Move slider `label` by `presses` keyboard steps (ArrowRight: up, ArrowLeft: down);
+    returns its new readout. Call it once the kernel is idle (`wait_until_idle`): a cell that
+    is still running may set the slider itself."""
     target = slider(page, label)
     target.scroll_into_view_if_needed()
-    before = target.locator(".widget-readout").inner_text()
+    readout = target.locator(".widget-readout")
+    before = readout.inner_text()
     target.locator(".noUi-handle").focus()
     for _ in range(presses):
-        page.keyboard.press("ArrowRight")
-    readout = target.locator(".widget-readout")
-    page.wait_for_function("([el, old]) => el.innerText !== old",
-                           arg=[readout.element_handle(), before], timeout=10_000)
+        page.keyboard.press(key)
+    expect(readout).not_to_have_text(before, timeout=10_000)
     return readout.inner_text()
 
 
@@ -74,6 +83,7 @@ def test_generation_demo_streams_chinese_text(lab_url, page):
     run_all_cells(page)
     button = page.get_by_role("button", name=re.compile("Generate")).first
     button.wait_for(timeout=240_000)  # the whole notebook runs before the last widget shows
+    wait_until_idle(page)
     button.scroll_into_view_if_needed()
     nudge(page, "max_new_tokens", presses=2)
     demo = page.locator(".widget-vbox", has=button).first
@@ -91,10 +101,14 @@ def test_attention_plot_follows_the_head_slider(lab_url, page):
     run_all_cells(page)
     head = slider(page, "head")
     head.wait_for(timeout=240_000)
+    # the notebook's last explorer cell shows the NLG task stack (2 heads), head 1: wait for it,
+    # or the test and that cell race for the slider (CI saw the slider at its maximum, 1)
+    wait_until_idle(page)
     explorer = page.locator(".widget-vbox", has=head).first
     image = explorer.locator(".widget-image").first
     image.wait_for(timeout=60_000)
     before = image.get_attribute("src")
-    assert nudge(page, "head") == "1"
+    assert head.locator(".widget-readout").inner_text() == "1"
+    assert nudge(page, "head", key="ArrowLeft") == "0"
     page.wait_for_function("([img, old]) => img.getAttribute('src') !== old",
                            arg=[image.element_handle(), before], timeout=60_000)
