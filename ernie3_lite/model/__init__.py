@@ -16,7 +16,12 @@ from ernie3_lite.model.heads import (
     TokenClassificationHead,
 )
 from ernie3_lite.model.memory import Ernie3Memory, update_memory
-from ernie3_lite.model.positions import causal_mask, relative_positions, sinusoid_embedding
+from ernie3_lite.model.positions import (
+    causal_mask,
+    position_dtype,
+    relative_positions,
+    sinusoid_embedding,
+)
 from ernie3_lite.model.stack import RelTransformerStack, StackOutput
 
 __all__ = [
@@ -39,6 +44,7 @@ __all__ = [
     "causal_mask",
     "decode_step",
     "greedy_decode",
+    "position_dtype",
     "prefill",
     "rel_shift",
     "relative_positions",

@@ -32,7 +32,7 @@ from ernie3_lite.model.block import RelTransformerLayer
 from ernie3_lite.model.ernie3 import Ernie3Model
 from ernie3_lite.model.kv_store import GrowingKeyValue
 from ernie3_lite.model.memory import Ernie3Memory
-from ernie3_lite.model.positions import relative_positions, sinusoid_embedding
+from ernie3_lite.model.positions import position_dtype, relative_positions, sinusoid_embedding
 from ernie3_lite.model.stack import KeyValue, RelTransformerStack
 
 
@@ -156,7 +156,8 @@ def _position_keys(cache: NLGCache, name: str, stack: RelTransformerStack, *,
     if table is None or table.size(0) < klen:  # grow by doubling: amortised O(1) per step
         distances = relative_positions(qlen=1, klen=max(2 * klen, 64), bidirectional=False,
                                        clamp_len=stack.clamp_len,
-                                       device=cache.universal[0][0].device)  # (P,): P-1..0
+                                       device=cache.universal[0][0].device,
+                                       dtype=position_dtype(stack.r_w_bias.dtype))  # (P,)
         table = cache.pos_tables[name] = sinusoid_embedding(distances, stack.d_model)  # (P, d)
         cache.pos_keys[name] = [layer.attn.position_keys(table.to(stack.r_w_bias.dtype))
                                 for layer in stack.layers]  # per layer (P, H*Dh)

@@ -13,18 +13,27 @@ from torch import Tensor
 
 
 def relative_positions(*, qlen: int, klen: int, bidirectional: bool, clamp_len: int | None = None,
-                       device: torch.device | str | None = None) -> Tensor:
+                       device: torch.device | str | None = None,
+                       dtype: torch.dtype = torch.float32) -> Tensor:
     """(R,) float distances in descending order: klen-1, ..., 0 [, -1, ..., -(qlen-1)].
 
     Causal attention only needs the K non-negative distances (TXL's ``pos_seq``); bidirectional
     attention also needs the Q-1 negative ones, for keys to the right of the query (as XLNet's
-    ``attn_type="bi"``). ``clamp_len`` caps |distance| (TXL's ``clamp_len``).
+    ``attn_type="bi"``). ``clamp_len`` caps |distance| (TXL's ``clamp_len``). ``dtype`` should be
+    the model's, promoted to at least float32 (`position_dtype`): the sinusoid of a float32
+    distance of a few thousand is only ~1e-4 accurate, which a float64 truth test would see.
     """
     end = -qlen if bidirectional else -1
-    pos = torch.arange(klen - 1, end, -1, device=device, dtype=torch.float32)  # (R,)
+    pos = torch.arange(klen - 1, end, -1, device=device, dtype=dtype)  # (R,)
     if clamp_len is not None:
         pos = pos.clamp(min=-clamp_len, max=clamp_len)
     return pos
+
+
+def position_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype to build a position table in for a model in `dtype`: float64 stays float64,
+    bf16/fp16 (and anything narrower) are promoted to float32, as the table is cast afterwards."""
+    return torch.promote_types(dtype, torch.float32)
 
 
 def sinusoid_embedding(positions: Tensor, d_model: int) -> Tensor:

@@ -26,7 +26,12 @@ from torch import Tensor, nn
 from ernie3_lite.config import RECURRENCE_KINDS, Ernie3Config, StackConfig
 from ernie3_lite.model.block import RelTransformerLayer
 from ernie3_lite.model.memory import update_memory
-from ernie3_lite.model.positions import causal_mask, relative_positions, sinusoid_embedding
+from ernie3_lite.model.positions import (
+    causal_mask,
+    position_dtype,
+    relative_positions,
+    sinusoid_embedding,
+)
 
 KeyValue = tuple[Tensor, Tensor]
 
@@ -86,10 +91,16 @@ class RelTransformerStack(nn.Module):
         return len(self.layers)
 
     def position_embeddings(self, *, qlen: int, klen: int, causal: bool,
-                            device: torch.device | None = None) -> Tensor:
-        """(R, d) sinusoid embeddings of the relative distances (R = K causal, K+Q-1 otherwise)."""
+                            device: torch.device | None = None,
+                            dtype: torch.dtype | None = None) -> Tensor:
+        """(R, d) sinusoid embeddings of the relative distances (R = K causal, K+Q-1 otherwise).
+
+        Built in `dtype` (default: the stack's parameter dtype) promoted to at least float32.
+        """
+        dtype = position_dtype(self.r_w_bias.dtype if dtype is None else dtype)
         positions = relative_positions(qlen=qlen, klen=klen, bidirectional=not causal,
-                                       clamp_len=self.clamp_len, device=device)  # (R,)
+                                       clamp_len=self.clamp_len, device=device,
+                                       dtype=dtype)  # (R,)
         return sinusoid_embedding(positions, self.d_model)  # (R, d)
 
     def forward(self, x: Tensor, *, causal: bool, memory: list[Tensor] | None = None,
@@ -108,7 +119,7 @@ class RelTransformerStack(nn.Module):
         qlen = x.size(1)
         if pos_emb is None:
             pos_emb = self.position_embeddings(qlen=qlen, klen=mlen + qlen, causal=causal,
-                                               device=x.device)
+                                               device=x.device, dtype=x.dtype)
         pos_emb = self.drop(pos_emb.to(x.dtype))  # (R, d): TXL drops positions too
         attn_mask = self._attention_mask(qlen=qlen, mlen=mlen, causal=causal,
                                          padding_mask=padding_mask, device=x.device)
