@@ -13,6 +13,8 @@ flag (``ernie3-lite fit --help``, ``--print_config``). On top of Lightning's CLI
 * checks a fit configuration before any data is read and stops with a message that names the
   wrong field (``--model.config_overrides.universal.n_head=3`` with d_model 256, ...);
 * keeps Lightning's info lines off the console unless ``--log_level INFO``;
+* accepts ``trainer.precision: auto`` (the configs' choice): bf16-mixed where the hardware has
+  bf16, else 32-true (`training/precision.py`);
 * ``--compile true`` compiles every Transformer-XL layer with `torch.compile` (GPU runs).
 
 Multi-GPU, multi-node and sharded runs are Trainer flags; see `parallel.py` and the README.
@@ -38,6 +40,7 @@ from ernie3_lite.config import PRESETS
 from ernie3_lite.training.datamodule import Ernie3DataModule
 from ernie3_lite.training.module import Ernie3PretrainModule
 from ernie3_lite.training.parallel import data_parallel_coordinates
+from ernie3_lite.training.precision import AutoPrecisionTrainer
 from ernie3_lite.training.progressive import ProgressiveLearning
 from ernie3_lite.training.quiet import QUIET_WARNINGS, quiet_lightning
 
@@ -243,7 +246,7 @@ def cli_main(args: Sequence[str] | dict | None = None, *, run: bool = True,
         for message in QUIET_WARNINGS:
             warnings.filterwarnings("ignore", message=message)
         return Ernie3CLI(
-            Ernie3PretrainModule, Ernie3DataModule,
+            Ernie3PretrainModule, Ernie3DataModule, trainer_class=AutoPrecisionTrainer,
             save_config_kwargs={"overwrite": True},
             trainer_defaults={"callbacks": [StepSeed()]},
             seed_everything_default=0,  # reproducible unless a config says otherwise

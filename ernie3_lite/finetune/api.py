@@ -22,6 +22,7 @@ from ernie3_lite.finetune.base import FinetuneModule
 from ernie3_lite.finetune.data import SPLITS, TASKS, resolve_data_dir
 from ernie3_lite.finetune.datamodule import FinetuneDataModule
 from ernie3_lite.finetune.modules import TASK_MODULES
+from ernie3_lite.training.precision import resolve_precision
 from ernie3_lite.training.quiet import quiet_lightning
 from ernie3_lite.training.run import LossHistory
 
@@ -76,7 +77,7 @@ def finetune(
     max_target_len: int = 32,
     eval_batch_size: int = 32,
     config_overrides: dict[str, Any] | None = None,
-    precision: str = "32-true",
+    precision: str = "auto",
     accelerator: str = "auto",
     val_every: int | None = None,
     train_examples: int | None = None,
@@ -120,7 +121,8 @@ def finetune(
         **_validation_schedule(val_every),
         enable_model_summary=False, enable_progress_bar=progress_bar,
         default_root_dir=str(out_dir), callbacks=[history, checkpoints], deterministic=True,
-        gradient_clip_val=1.0, precision=precision, log_every_n_steps=10,
+        gradient_clip_val=1.0, log_every_n_steps=10,
+        precision=resolve_precision(precision, accelerator=accelerator),
     )
     start = time.perf_counter()
     trainer.fit(module, datamodule=datamodule)

@@ -33,6 +33,7 @@ from ernie3_lite.config import PRESETS
 from ernie3_lite.finetune.base import FinetuneModule
 from ernie3_lite.finetune.data import read_split, resolve_data_dir, task_labels
 from ernie3_lite.finetune.datamodule import FinetuneDataModule
+from ernie3_lite.training.precision import AutoPrecisionTrainer
 from ernie3_lite.training.quiet import QUIET_WARNINGS, quiet_lightning
 
 PROG = "ernie3-lite finetune"
@@ -161,6 +162,7 @@ def cli_main(args: Sequence[str] | dict | None = None, *, run: bool = True,
             warnings.filterwarnings("ignore", message=message)
         return FinetuneCLI(
             FinetuneModule, FinetuneDataModule, subclass_mode_model=True,
+            trainer_class=AutoPrecisionTrainer,  # trainer.precision: auto
             save_config_kwargs={"overwrite": True},
             seed_everything_default=0,
             auto_configure_optimizers=False,  # the modules build AdamW + warm-up/decay

@@ -41,7 +41,7 @@ def train(args: argparse.Namespace) -> None:
     history = {"train": run.history.train, "val": run.history.val,
                "seconds": run.history.seconds, "steps": run.trainer.global_step,
                "command": " ".join(["python -m ernie3_lite.training.ship", *sys.argv[1:]]),
-               "init_from": args.init_from, "precision": args.precision}
+               "init_from": args.init_from, "precision": run.trainer.precision}
     (Path(args.out) / "history.json").write_text(json.dumps(history), encoding="utf-8")
 
 
@@ -100,8 +100,9 @@ def main(argv: list[str] | None = None) -> None:
     commands.choices["train"].add_argument("--out", default="runs/shipped_nano")
     commands.choices["train"].add_argument("--max-time", dest="max_time", default="00:01:15:00")
     commands.choices["train"].add_argument("--val-every", dest="val_every", type=int, default=250)
-    commands.choices["train"].add_argument("--precision", default="32-true",
-                                           help="Lightning precision, e.g. bf16-mixed")
+    commands.choices["train"].add_argument("--precision", default="auto",
+                                           help="Lightning precision, e.g. bf16-mixed; auto: "
+                                           "bf16-mixed where the CPU has native bf16")
     commands.choices["train"].add_argument("--checkpoint-every", dest="checkpoint_every",
                                            type=int, default=250,
                                            help="write checkpoints/last.ckpt every N steps")
