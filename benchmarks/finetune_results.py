@@ -3,7 +3,7 @@
 ERNIE 3.0 (arXiv 2107.02137 §4.2) fine-tunes its pre-trained network on each downstream task;
 §3.1 argues that the universal module can stay frozen while only a small task-specific module
 is trained. This runs `ernie3_lite.finetune.finetune` with the settings of
-`configs/finetune_{sentiment,ner,headline}.yaml` (epochs, batch size, LR, bf16-mixed) from the
+`configs/finetune_{sentiment,ner,headline}.yaml` (epochs, batch size, LR, precision auto) from the
 shipped `PRETRAINED_NANO`, and, for the two NLU tasks, the same run with `freeze_universal=True`;
 then it scores the final weights on the valid and test splits and writes
 `benchmarks/results/finetune.{md,json}`. The majority label's test accuracy is the floor for
@@ -32,6 +32,7 @@ import torch
 from ernie3_lite import DATA_SAMPLES, PACKAGE_ROOT, PRETRAINED_NANO
 from ernie3_lite.finetune import finetune
 from ernie3_lite.finetune.data import read_split
+from ernie3_lite.training.precision import resolve_precision
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CONFIG_LR = 1e-3  # the lr of configs/finetune_*.yaml
@@ -54,7 +55,7 @@ def run_all(data_dir: Path, *, quick: bool, out_root: Path, lr: float = CONFIG_L
             result = finetune(task, data_dir=data_dir, max_epochs=1 if quick else epochs,
                               max_steps=2 if quick else -1, batch_size=batch_size, lr=lr,
                               warmup_ratio=0.1, freeze_universal=frozen, seed=0,
-                              precision="bf16-mixed", val_every=0,
+                              precision=resolve_precision("auto"), val_every=0,
                               out_dir=out_root / f"{task}{'_frozen' if frozen else ''}")
             rows.append({"task": task, "trained": "task module + head (universal frozen)"
                          if frozen else "all weights", "metric": metric,
@@ -79,7 +80,8 @@ def markdown(rows: list[dict], *, majority: float, command: str, data_dir: Path,
               f"scores {majority:.3f} (chance 0.5)",
               f"- data: `{os.path.relpath(data_dir, PACKAGE_ROOT.parent)}`; model: "
               f"`ernie3_lite/pretrained/{PRETRAINED_NANO.name}` as shipped (its "
-              f"training.json); LR {lr:g}, 10 % warm-up then linear decay, bf16-mixed, seed 0",
+              f"training.json); LR {lr:g}, 10 % warm-up then linear decay, "
+              f"{resolve_precision('auto')}, seed 0",
               "- metrics: accuracy; entity-level span F1 (PER / LOC / ORG, conlleval rules); "
               "character-level ROUGE-L F1 of greedy headlines",
               f"- machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "

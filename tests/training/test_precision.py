@@ -9,7 +9,6 @@ import torch
 import yaml
 
 from ernie3_lite.cli import cli_main
-
 from ernie3_lite.training import precision as auto
 from ernie3_lite.training.precision import (
     AutoPrecisionTrainer,
