@@ -19,11 +19,26 @@ import dataclasses
 import json
 import math
 from dataclasses import dataclass, field
+from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
 RECURRENCE_KINDS = ("xl", "same_layer")
 ATTENTION_IMPLS = ("reference", "fast", "sdpa")
+
+
+class TaskType(IntEnum):
+    """The task-type id fed to the task embedding (`task_type_ids`): which paradigm an input is.
+
+    ERNIE 3.0 (§3.1) runs NLU and NLG inputs through different modules, and ERNIE 2.0's task
+    embedding tells the shared layers which one is coming. It lives here, beside
+    `num_task_types`, because both floors need it: the model gives each path its own id by
+    default (`forward_nlu` NLU, `forward_nlg` and decoding NLG) and model/ never imports data/;
+    `ernie3_lite.data.collate` re-exports it for the task builders.
+    """
+
+    NLU = 0  # knowledge masked LM, sentence reordering, sentence distance, UKTP
+    NLG = 1  # document language modeling
 
 
 class ConfigError(ValueError):
@@ -110,7 +125,8 @@ class Ernie3Config:
     type_vocab_size: int = 2
     """Token-type (sentence A/B) embeddings, as in BERT/ERNIE `token_type_ids`."""
     num_task_types: int = 3
-    """Task-type embeddings (`task_type_ids`, ERNIE 2.0/3.0; HF ERNIE `task_type_vocab_size`)."""
+    """Task-type embeddings (`task_type_ids`, ERNIE 2.0/3.0; HF ERNIE `task_type_vocab_size`);
+    at least one per `TaskType`."""
 
     # ---- the three Transformer-XL stacks (§3.1)
     universal: StackConfig = field(default_factory=lambda: StackConfig(2, 32, 4, 64))
@@ -185,7 +201,7 @@ class Ernie3Config:
                               "share_task_modules=True (one stack serves both paradigms)")
         _check_int(f"{p}.vocab_size", self.vocab_size, minimum=1)
         _check_int(f"{p}.type_vocab_size", self.type_vocab_size, minimum=1)
-        _check_int(f"{p}.num_task_types", self.num_task_types, minimum=1)
+        _check_int(f"{p}.num_task_types", self.num_task_types, minimum=len(TaskType))
         _check_int(f"{p}.max_seq_len", self.max_seq_len, minimum=1)
         _check_int(f"{p}.mem_len", self.mem_len, minimum=0)
         if self.clamp_len is not None:

@@ -8,19 +8,14 @@ pads such examples into a batch.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from enum import IntEnum
 
 import torch
 from torch import Tensor
 
+from ernie3_lite.config import TaskType  # defined beside the model config; re-exported here
 from ernie3_lite.data.masking import IGNORE_INDEX
 
-
-class TaskType(IntEnum):
-    """The task-type id fed to the task embedding: which paradigm an example trains (§3.1)."""
-
-    NLU = 0  # knowledge masked LM, sentence reordering, sentence distance, UKTP
-    NLG = 1  # document language modeling
+__all__ = ["TaskType", "collate", "example_dict", "join_segments", "truncate_lengths"]
 
 
 def truncate_lengths(lengths: Sequence[int], *, budget: int) -> list[int]:

@@ -27,9 +27,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ernie3_lite.config import TaskType
 from ernie3_lite.model.attention import one_query_attention
 from ernie3_lite.model.block import RelTransformerLayer
-from ernie3_lite.model.ernie3 import Ernie3Model
+from ernie3_lite.model.ernie3 import Ernie3Model, task_ids_or_default
 from ernie3_lite.model.kv_store import GrowingKeyValue
 from ernie3_lite.model.memory import Ernie3Memory
 from ernie3_lite.model.positions import position_dtype, relative_positions, sinusoid_embedding
@@ -66,11 +67,13 @@ def prefill(model: Ernie3Model, input_ids: Tensor, *, memory: Ernie3Memory | Non
 
     memory: recurrence memory of earlier segments (its keys/values go into the cache). Call
     ``model.eval()`` first: dropout would make the cache disagree with a full forward.
+    task_type_ids (B, Q) defaults to `TaskType.NLG`, as in `Ernie3Model.forward_nlg`.
     """
     if model.universal.layers[0].attn.q_net is not None:
         raise ValueError("decoding needs the full attention weights, not a tensor-parallel model's "
                          "heads: gather them (training.parallel.full_state_dict) into a new "
                          "Ernie3Model")
+    task_type_ids = task_ids_or_default(input_ids, task_type_ids, TaskType.NLG)
     x = model.embeddings(input_ids, token_type_ids=token_type_ids, task_type_ids=task_type_ids)
     uni = model.universal(x, causal=True, memory=None if memory is None else memory.universal,
                           use_cache=True)
@@ -80,7 +83,7 @@ def prefill(model: Ernie3Model, input_ids: Tensor, *, memory: Ernie3Memory | Non
     cache = NLGCache(
         universal=uni.key_values, nlg=nlg.key_values,
         token_type_ids=zeros if token_type_ids is None else token_type_ids[:, -1],
-        task_type_ids=zeros if task_type_ids is None else task_type_ids[:, -1],
+        task_type_ids=task_type_ids[:, -1],
     )
     return model.lm_logits(nlg.hidden), cache  # (B, Q, V)
 
@@ -170,8 +173,8 @@ def greedy_decode(model: Ernie3Model, input_ids: Tensor, *, max_new_tokens: int,
                   task_type_ids: Tensor | None = None) -> Tensor:
     """(B, Q) prompt -> (B, Q + max_new_tokens): argmax decoding with the cache.
 
-    Generated tokens take the type ids of the last prompt position (pass ``task_type_ids`` of
-    the NLG task for a model pre-trained with task embeddings).
+    Generated tokens take the type ids of the last prompt position; task_type_ids defaults to
+    `TaskType.NLG` (see `prefill`), the id the NLG path is pre-trained with.
     """
     logits, cache = prefill(model, input_ids, token_type_ids=token_type_ids,
                             task_type_ids=task_type_ids)

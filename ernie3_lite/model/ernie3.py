@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from ernie3_lite.config import Ernie3Config
+from ernie3_lite.config import Ernie3Config, TaskType
 from ernie3_lite.model.heads import SequenceClassificationHead, TiedLMHead
 from ernie3_lite.model.memory import Ernie3Memory
 from ernie3_lite.model.stack import RelTransformerStack
@@ -38,12 +38,19 @@ TOP_LEVEL_MODULES = ("embeddings", "universal", "nlu_proj", "nlu", "nlg_proj", "
                      "lm_head", "sentence_reorder_head", "sentence_distance_head")
 
 
+def task_ids_or_default(input_ids: Tensor, task_type_ids: Tensor | None,
+                        task: TaskType) -> Tensor:
+    """The given task_type_ids, or (B, T) filled with ``task``: each path's own default."""
+    return torch.full_like(input_ids, int(task)) if task_type_ids is None else task_type_ids
+
+
 class Ernie3Embeddings(nn.Module):
     """input_ids (B, T) -> (B, T, d_universal): token + token-type + task-type embeddings.
 
     No absolute positions: Transformer-XL adds relative positions inside attention (§3.3).
     ``token_type_ids`` mark sentence A/B as in BERT; ``task_type_ids`` are ERNIE 2.0/3.0's task
-    embedding (named as in HF ERNIE). Both default to 0.
+    embedding (named as in HF ERNIE). Both default to 0 here; `Ernie3Model.forward_nlu` and
+    `forward_nlg` fill in their own paradigm's `TaskType` before they get here.
     """
 
     def __init__(self, config: Ernie3Config) -> None:
@@ -173,9 +180,11 @@ class Ernie3Model(nn.Module):
                     need_weights: bool = False) -> NLUOutput:
         """input_ids (B, T) -> `NLUOutput`; universal + NLU stacks, bidirectional, no memory.
 
-        attention_mask (B, T): 1 = real token, 0 = padding (HF convention).
+        attention_mask (B, T): 1 = real token, 0 = padding (HF convention). task_type_ids
+        (B, T) defaults to `TaskType.NLU` everywhere, the id NLU pre-training feeds.
         """
         self._check_length(input_ids)
+        task_type_ids = task_ids_or_default(input_ids, task_type_ids, TaskType.NLU)
         padding = None if attention_mask is None else attention_mask == 0  # (B, T)
         x = self.embeddings(input_ids, token_type_ids=token_type_ids, task_type_ids=task_type_ids)
         uni = self.universal(x, causal=False, padding_mask=padding, need_weights=need_weights)
@@ -193,9 +202,12 @@ class Ernie3Model(nn.Module):
         memory: the ``new_memory`` of the previous segment of the same streams (None at the
         start of a document). mem_len overrides ``config.mem_len`` (TXL evaluates with longer
         memory than it trains with, §3.2). attention_mask (B, T): 1 = real, 0 = padding;
-        memory positions are always visible.
+        memory positions are always visible. task_type_ids (B, T) defaults to `TaskType.NLG`
+        everywhere, the id document LM pre-training feeds: a caller that leaves it out gets
+        the path as trained, not the NLU task embedding.
         """
         self._check_length(input_ids)
+        task_type_ids = task_ids_or_default(input_ids, task_type_ids, TaskType.NLG)
         mem_len = self.config.mem_len if mem_len is None else mem_len
         padding = None if attention_mask is None else attention_mask == 0  # (B, T)
         x = self.embeddings(input_ids, token_type_ids=token_type_ids, task_type_ids=task_type_ids)
