@@ -36,13 +36,14 @@ import yaml
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-from ernie3_lite.config import PRESETS
+from ernie3_lite.config import PRESETS, ConfigError
 from ernie3_lite.training.datamodule import Ernie3DataModule
 from ernie3_lite.training.module import Ernie3PretrainModule
 from ernie3_lite.training.parallel import data_parallel_coordinates
 from ernie3_lite.training.precision import AutoPrecisionTrainer
-from ernie3_lite.training.progressive import ProgressiveLearning
+from ernie3_lite.training.progressive import ProgressiveLearning, start_fits
 from ernie3_lite.training.quiet import QUIET_WARNINGS, quiet_lightning
+from ernie3_lite.training.settings import check_optimizer, check_steps
 
 RUNS_DIR = Path("runs")
 
@@ -186,11 +187,31 @@ def check_config(config: Any, *, fitting: bool) -> list[str]:
     if isinstance(interval, float) and trainer.limit_val_batches != 0:
         problems.append(f"trainer.val_check_interval={interval} must be an int (steps): the "
                         "training stream is endless, so an epoch never ends")
+    problems += numeric_problems(config)
     total = model.max_steps if model.max_steps is not None else trainer.max_steps
     if total is not None and total > 0 and model.warmup_steps >= total:
         problems.append(f"model.warmup_steps={model.warmup_steps} must be < the "
                         f"{'model' if model.max_steps is not None else 'trainer'}.max_steps="
                         f"{total} (the learning rate decays after the warm-up)")
+    return problems
+
+
+def numeric_problems(config: Any) -> list[str]:
+    """The optimizer's numbers (lr > 0, ...) and the progressive start length, checked before
+    the data is read: torch refuses a negative lr only when the optimizer is built."""
+    problems, model = [], config.model
+    for check, fields in ((check_optimizer, ("lr", "weight_decay", "betas", "eps")),
+                          (check_steps, ("warmup_steps", "max_steps"))):
+        try:
+            check("model", **{name: model.get(name) for name in fields})
+        except ConfigError as error:
+            problems.append(str(error))
+    progressive, data = config.get("progressive"), config.data
+    if progressive is not None and progressive.warmup_steps and \
+            isinstance(progressive.start_seq_len, int) and \
+            not start_fits(progressive.start_seq_len, data.max_len):
+        problems.append(f"progressive.start_seq_len={progressive.start_seq_len} must be <= "
+                        f"data.max_len={data.max_len} (the ramp ends there)")
     return problems
 
 

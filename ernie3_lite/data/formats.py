@@ -14,7 +14,7 @@ import json
 import os
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 PathLike = str | os.PathLike
@@ -34,12 +34,17 @@ class ClassificationExample:
     text: str
     label: str  # kept as written in the file ("1", "entailment", ...); map to ids downstream
     text_b: str | None = None
+    #: 1-based line in the file it was read from (None when built in code), so a check further
+    #: down (an unknown label, say) can point at it; not part of equality
+    line: int | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
 class NerSentence:
     tokens: tuple[str, ...]
     tags: tuple[str, ...]  # "O", "B-PER", "I-PER", ... as written (no repair, see read_bio)
+    #: 1-based line of the first token (token k is on line + k); None when built in code
+    line: int | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -142,16 +147,21 @@ def read_classification(path: PathLike) -> list[ClassificationExample]:
         if not label or not text.strip():
             raise DataFormatError("empty label or text_a", path=path, line=lineno)
         text_b = fields[col["text_b"]] if "text_b" in col else None
-        examples.append(ClassificationExample(text, label, text_b))
+        examples.append(ClassificationExample(text, label, text_b, line=lineno))
     return examples
 
 
 def _classification_from_json(path: PathLike, lineno: int, rec: dict) -> ClassificationExample:
-    text = rec.get("sentence", rec.get("sentence1"))
-    if not isinstance(text, str) or "label" not in rec:
+    text, label = rec.get("sentence", rec.get("sentence1")), rec.get("label")
+    text_b = rec.get("sentence2")
+    # the same rules as a TSV row: non-empty text and label; CLUE files give int labels too
+    ok = (isinstance(text, str) and text.strip() and isinstance(text_b, str | None)
+          and isinstance(label, str | int) and not isinstance(label, bool) and str(label).strip())
+    if not ok:
         raise DataFormatError("expected a JSON object with keys ['sentence', 'label'] (or "
-                              "'sentence1'/'sentence2')", path=path, line=lineno)
-    return ClassificationExample(text, str(rec["label"]), rec.get("sentence2"))
+                              "'sentence1'/'sentence2'): non-empty strings, an int or string "
+                              "label", path=path, line=lineno)
+    return ClassificationExample(text, str(label).strip(), text_b, line=lineno)
 
 
 # ---- NER ---------------------------------------------------------------------------------------
@@ -165,12 +175,12 @@ def read_bio(path: PathLike) -> list[NerSentence]:
     (BIO and BIOES). Tags are returned exactly as written: an I-X after O (or after another type)
     is NOT rewritten here; `tag_spans` treats it as the start of an X entity (conlleval rule).
     """
-    sentences, tokens, tags = [], [], []
+    sentences, tokens, tags, first = [], [], [], None
     for lineno, line in numbered_lines(path):
         fields = line.split()
         if not fields or fields[0] == "-DOCSTART-":
             if tokens:
-                sentences.append(NerSentence(tuple(tokens), tuple(tags)))
+                sentences.append(NerSentence(tuple(tokens), tuple(tags), line=first))
                 tokens, tags = [], []
             continue
         if len(fields) < 2:
@@ -178,10 +188,12 @@ def read_bio(path: PathLike) -> list[NerSentence]:
         if not _TAG.fullmatch(fields[-1]):
             raise DataFormatError(f"expected a tag O, B-X, I-X, E-X or S-X, got {fields[-1]!r}",
                                   path=path, line=lineno)
+        if not tokens:
+            first = lineno
         tokens.append(fields[0])
         tags.append(fields[-1])
     if tokens:
-        sentences.append(NerSentence(tuple(tokens), tuple(tags)))
+        sentences.append(NerSentence(tuple(tokens), tuple(tags), line=first))
     return sentences
 
 

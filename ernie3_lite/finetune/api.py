@@ -25,6 +25,7 @@ from ernie3_lite.finetune.modules import TASK_MODULES
 from ernie3_lite.training.precision import resolve_precision
 from ernie3_lite.training.quiet import quiet_lightning
 from ernie3_lite.training.run import LossHistory
+from ernie3_lite.training.settings import check_optimizer
 
 
 class MetricHistory(LossHistory):
@@ -95,6 +96,7 @@ def finetune(
     """
     if task not in TASKS:
         raise ValueError(f"task={task!r} must be one of {TASKS}")
+    check_optimizer("finetune", lr=lr)  # before any data is read
     quiet_lightning(filter_warnings=True)
     L.seed_everything(seed, workers=True, verbose=False)
     out_dir = Path(out_dir) if out_dir is not None else Path("runs") / f"finetune_{task}"
@@ -104,6 +106,7 @@ def finetune(
                                     batch_size=batch_size, eval_batch_size=eval_batch_size,
                                     max_len=max_len, max_target_len=max_target_len,
                                     train_examples=train_examples, seed=seed)
+    datamodule.check_splits()  # an empty test split must not wait for the end of training
     overrides = dict(config_overrides or {})
     if pretrained is None:
         overrides.setdefault("max_seq_len", max_len)  # the model must take the longest input

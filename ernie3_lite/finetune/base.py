@@ -34,7 +34,12 @@ from ernie3_lite.data.masking import IGNORE_INDEX
 from ernie3_lite.model.ernie3 import TOP_LEVEL_MODULES, Ernie3Model
 from ernie3_lite.tokenization import CharTokenizer
 from ernie3_lite.training.schedule import warmup_linear_decay
-from ernie3_lite.training.settings import resolve_config, uses_weight_decay
+from ernie3_lite.training.settings import (
+    check_optimizer,
+    check_steps,
+    resolve_config,
+    uses_weight_decay,
+)
 
 #: the universal representation module in the paper's sense: the shared input layer and stack
 UNIVERSAL_MODULES = ("embeddings", "universal")
@@ -84,6 +89,8 @@ class FinetuneModule(L.LightningModule):
         name = type(self).__name__
         if not (isinstance(lr, int | float) and lr > 0 and math.isfinite(lr)):
             raise ValueError(f"{name}.lr={lr!r} must be a positive number")
+        check_optimizer(name, lr=lr, weight_decay=weight_decay, betas=betas, eps=eps)
+        check_steps(name, max_steps=max_steps)
         if not 0.0 <= warmup_ratio < 1.0:
             raise ValueError(f"{name}.warmup_ratio={warmup_ratio!r} must be in [0, 1)")
         if config is None and pretrained is not None and \

@@ -31,12 +31,18 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from ernie3_lite.cli import set_run_dirs
 from ernie3_lite.config import PRESETS
 from ernie3_lite.finetune.base import FinetuneModule
-from ernie3_lite.finetune.data import read_split, resolve_data_dir, task_labels
+from ernie3_lite.finetune.checks import check_classes, check_label_sets, check_not_empty
+from ernie3_lite.finetune.data import read_split, resolve_data_dir, task_file, task_labels
 from ernie3_lite.finetune.datamodule import FinetuneDataModule
 from ernie3_lite.training.precision import AutoPrecisionTrainer
 from ernie3_lite.training.quiet import QUIET_WARNINGS, quiet_lightning
+from ernie3_lite.training.settings import check_optimizer
 
 PROG = "ernie3-lite finetune"
+OPTIMIZER_ARGS = ("lr", "weight_decay", "betas", "eps")
+#: the splits each subcommand reads (train always: the labels come from it)
+SUBCOMMAND_SPLITS = {None: ("train", "valid"), "fit": ("train", "valid"),
+                     "validate": ("train", "valid"), "test": ("train", "test")}
 
 
 class FinetuneCLI(LightningCLI):
@@ -59,7 +65,8 @@ class FinetuneCLI(LightningCLI):
         config = self.config[self.subcommand] if self.subcommand else self.config
         quiet_lightning(config.log_level)
         set_run_dirs(config)
-        self.fail_on(prepare_config(config, fitting=self.subcommand in (None, "fit")))
+        self.fail_on(prepare_config(config, fitting=self.subcommand in (None, "fit"),
+                                    splits=SUBCOMMAND_SPLITS.get(self.subcommand)))
 
     def instantiate_classes(self) -> None:
         if not self.instantiate:
@@ -97,8 +104,13 @@ def module_class(class_path: str) -> type[FinetuneModule] | None:
     return cls if inspect.isclass(cls) and issubclass(cls, FinetuneModule) else None
 
 
-def prepare_config(config: Any, *, fitting: bool) -> list[str]:
-    """Check a parsed config and fill in labels, vocabulary and max_seq_len; the problems."""
+def prepare_config(config: Any, *, fitting: bool,
+                   splits: tuple[str, ...] | None = None) -> list[str]:
+    """Check a parsed config and fill in labels, vocabulary and max_seq_len; the problems.
+
+    splits: the data splits the subcommand reads, checked here (not empty, labels known to the
+    training split); None checks none of them.
+    """
     model, data, trainer = config.model, config.data, config.trainer
     cls = module_class(model.class_path)
     if cls is None:
@@ -106,6 +118,10 @@ def prepare_config(config: Any, *, fitting: bool) -> list[str]:
                 "(ernie3_lite.finetune.SequenceClassificationModule, "
                 "TokenClassificationModule or HeadlineGenerationModule)"]
     args, problems = model.init_args, []
+    try:  # the optimizer's numbers, before any data is read
+        check_optimizer("model.init_args", **{k: args[k] for k in OPTIMIZER_ARGS if k in args})
+    except ValueError as error:  # a ConfigError naming the field
+        problems.append(str(error))
     if data.task != cls.task:
         problems.append(f"data.task={data.task!r} does not match the model {cls.__name__} "
                         f"(task {cls.task!r})")
@@ -141,6 +157,8 @@ def prepare_config(config: Any, *, fitting: bool) -> list[str]:
             args.labels = task_labels(read_split(data_dir, data.task, "train"), data.task)
         except (FileNotFoundError, ValueError) as error:
             problems.append(f"data.data_dir: {error}")
+    if splits and data.task == cls.task:
+        problems += split_problems(data_dir, data.task, splits)
     if "max_target_len" in args and args.max_target_len != data.max_target_len:
         problems.append(f"data.max_target_len={data.max_target_len} must equal "
                         f"model.init_args.max_target_len={args.max_target_len}")
@@ -148,6 +166,21 @@ def prepare_config(config: Any, *, fitting: bool) -> list[str]:
         problems.append("trainer.max_epochs or trainer.max_steps must be set (the learning "
                         "rate decays linearly to 0 at the end of training)")
     return problems
+
+
+def split_problems(data_dir: Path, task: str, splits: tuple[str, ...]) -> list[str]:
+    """`data.data_dir: <file>[:line]: ...` for an empty split or a label the training split
+    lacks (see `ernie3_lite.finetune.checks`)."""
+    try:
+        read = {s: (task_file(data_dir, task, s), read_split(data_dir, task, s))
+                for s in dict.fromkeys(("train", *splits))}
+        for path, records in read.values():
+            check_not_empty(records, path=path)
+        check_classes(task_labels(read["train"][1], task), path=read["train"][0])
+        check_label_sets(task, read.pop("train"), read)
+    except (FileNotFoundError, ValueError) as error:
+        return [f"data.data_dir: {error}"]
+    return []
 
 
 def cli_main(args: Sequence[str] | dict | None = None, *, run: bool = True,

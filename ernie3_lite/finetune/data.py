@@ -45,6 +45,7 @@ from ernie3_lite.data.formats import (
     read_news,
 )
 from ernie3_lite.data.masking import IGNORE_INDEX
+from ernie3_lite.finetune.checks import labelled_lines
 from ernie3_lite.tokenization import CharTokenizer
 
 TASKS = ("sentiment", "ner", "headline")
@@ -192,12 +193,10 @@ def check_labels(records: Sequence[Any], task: str, labels: Sequence[str] | None
     """Training data must not hold a label the model cannot predict (it would be dropped
     silently); evaluation data may (the metrics still count it as a miss)."""
     known = set(labels or ())
-    for record in records:
-        names = [record.label] if task == "sentiment" else record.tags if task == "ner" else []
-        unknown = [n for n in names if n not in known]
-        if unknown:
-            raise DataFormatError(f"label {unknown[0]!r} is not one of the model's labels "
-                                  f"{list(labels or [])}", path=path)
+    for name, line in labelled_lines(records, task):
+        if name not in known:
+            raise DataFormatError(f"label {name!r} is not one of the model's labels "
+                                  f"{list(labels or [])}", path=path, line=line)
 
 
 # ---- batching -----------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Sampler
 
+from ernie3_lite.finetune.checks import check_classes, check_label_sets, check_not_empty
 from ernie3_lite.finetune.data import (
     SPLITS,
     TASKS,
@@ -117,17 +118,31 @@ class FinetuneDataModule(L.LightningDataModule):
         self.tokenizer = CharTokenizer.from_file(vocab)
         self.vocab_size = self.tokenizer.vocab_size
         self._records: dict[str, list[Any]] = {}
+        self._whole_train: list[Any] = []  # before `train_examples` cuts it: the label checks
         self._examples: dict[str, list[dict[str, Any]]] = {}
         #: the label names the model predicts, from the training split (None for headlines)
         self.labels = task_labels(self.records("train"), task)
+        check_classes(self.labels, path=task_file(self.data_dir, task, "train"))
 
     def records(self, split: str) -> list[Any]:
-        """The parsed records of a split (read once)."""
+        """The parsed records of a split (read once); an empty split raises."""
         if split not in self._records:
             records = read_split(self.data_dir, self.task, split)
+            check_not_empty(records, path=task_file(self.data_dir, self.task, split))
+            if split == "train":
+                self._whole_train = records
             limit = self.train_examples if split == "train" else None
             self._records[split] = records[:limit]
         return self._records[split]
+
+    def check_splits(self, splits: tuple[str, ...] = SPLITS) -> None:
+        """Read `splits` (and train) now, so an empty split or a label of valid/test that the
+        training split lacks stops the run before it trains (see `checks.py`)."""
+        others = {s: (task_file(self.data_dir, self.task, s), self.records(s))
+                  for s in splits if s != "train"}
+        self.records("train")
+        train = (task_file(self.data_dir, self.task, "train"), self._whole_train)
+        check_label_sets(self.task, train, others)
 
     def examples(self, split: str) -> list[dict[str, Any]]:
         """The model inputs of a split (built once)."""

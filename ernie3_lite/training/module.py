@@ -37,6 +37,8 @@ from ernie3_lite.model.memory import Ernie3Memory
 from ernie3_lite.training.multitask import TASKS
 from ernie3_lite.training.schedule import warmup_linear_decay
 from ernie3_lite.training.settings import (
+    check_optimizer,
+    check_steps,
     complete_task_weights,
     is_logging_step,
     resolve_config,
@@ -46,6 +48,7 @@ from ernie3_lite.training.settings import (
 #: the two [CLS] classification tasks and the `Ernie3Model` method that scores each
 _CLASSIFIERS = {"sr": "sentence_reorder_logits", "sd": "sentence_distance_logits"}
 TaskResult = tuple[Tensor, Tensor, int]  # (mean loss, accuracy, number of predictions)
+NAME = "Ernie3PretrainModule"
 
 
 class Ernie3PretrainModule(L.LightningModule):
@@ -72,6 +75,8 @@ class Ernie3PretrainModule(L.LightningModule):
                  eps: float = 1e-8, warmup_steps: int = 10_000,
                  max_steps: int | None = None) -> None:
         super().__init__()
+        check_optimizer(NAME, lr=lr, weight_decay=weight_decay, betas=betas, eps=eps)
+        check_steps(NAME, warmup_steps=warmup_steps, max_steps=max_steps)
         resolved = resolve_config(config=config, preset=preset, config_overrides=config_overrides,
                                   vocab_size=vocab_size, sr_max_segments=sr_max_segments)
         self.task_weights = complete_task_weights(task_weights)

@@ -62,6 +62,12 @@ def progressive_values(
     return ProgressiveValues(seq_len, batch_size, ramp("dropout"))
 
 
+def start_fits(start_seq_len: int, max_len: int) -> bool:
+    """A start length above the final one is a config mistake (it used to be cut silently);
+    within the final length's block of `SEQ_LEN_MULTIPLE` it is only the rounding."""
+    return start_seq_len <= -(-max_len // SEQ_LEN_MULTIPLE) * SEQ_LEN_MULTIPLE
+
+
 def schedule_table(
     *, warmup_steps: int, start: ProgressiveValues | tuple, end: ProgressiveValues | tuple,
     steps: int | Iterable[int],
@@ -132,6 +138,9 @@ class ProgressiveLearning(L.Callback):
         if not callable(getattr(pl_module, "set_dropout", None)):
             raise TypeError(f"ProgressiveLearning needs {type(pl_module).__name__}.set_dropout(p)")
         self.end = ProgressiveValues(data.max_len, data.batch_size, _final_dropout(pl_module))
+        if self.warmup_steps and not start_fits(self.start.seq_len, data.max_len):
+            raise ValueError(f"ProgressiveLearning.start_seq_len={self.start.seq_len} must be "
+                             f"<= the data module's max_len={data.max_len} (the ramp ends there)")
         first = self.values_at(0)
         if first.seq_len < data.min_seq_len or self.start.batch_size > data.batch_size:
             raise ValueError(

@@ -11,7 +11,7 @@ from typing import Any
 import lightning as L
 from torch import Tensor
 
-from ernie3_lite.config import STACK_NAMES, Ernie3Config
+from ernie3_lite.config import STACK_NAMES, ConfigError, Ernie3Config
 from ernie3_lite.training.multitask import TASKS
 
 
@@ -33,6 +33,38 @@ def resolve_config(*, config: Ernie3Config | dict[str, Any] | None, preset: str,
             value = {**values[key], **value}
         values[key] = value
     return Ernie3Config.from_dict(values)
+
+
+def check_optimizer(owner: str, *, lr: Any, weight_decay: Any = 0.0,
+                    betas: Any = (0.9, 0.999), eps: Any = 1e-8) -> None:
+    """AdamW's numbers, checked where they are given (`ConfigError` naming ``owner.<field>``).
+
+    torch refuses a negative lr only when the optimizer is built, after the data has been read
+    and segmented, with a traceback that names no field; and lr 0 it trains with silently.
+    """
+    def number(value: Any) -> bool:
+        return isinstance(value, int | float) and not isinstance(value, bool) and \
+            math.isfinite(value)
+
+    if not (number(lr) and lr > 0):
+        raise ConfigError(f"{owner}.lr", f"={lr!r} must be a finite number > 0")
+    if not (number(weight_decay) and weight_decay >= 0):
+        raise ConfigError(f"{owner}.weight_decay", f"={weight_decay!r} must be a finite number "
+                          ">= 0")
+    if not (number(eps) and eps > 0):
+        raise ConfigError(f"{owner}.eps", f"={eps!r} must be a finite number > 0")
+    pair = tuple(betas) if isinstance(betas, list | tuple) else ()
+    if len(pair) != 2 or not all(number(b) and 0 <= b < 1 for b in pair):
+        raise ConfigError(f"{owner}.betas", f"={betas!r} must be two numbers in [0, 1)")
+
+
+def check_steps(owner: str, *, warmup_steps: Any = 0, max_steps: Any = None) -> None:
+    """warmup_steps an int >= 0; max_steps None (the trainer's) or an int >= 1."""
+    for name, value, minimum in (("warmup_steps", warmup_steps, 0), ("max_steps", max_steps, 1)):
+        if name == "max_steps" and value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ConfigError(f"{owner}.{name}", f"={value!r} must be an int >= {minimum}")
 
 
 def uses_weight_decay(name: str, param: Tensor) -> bool:

@@ -79,7 +79,7 @@ BAD = {
     "--data.data_dir=no_such_dir": "data.data_dir='no_such_dir': no such folder",
     "--model.init_args.pretrained=no_such_model": "model.init_args.pretrained='no_such_model': "
                                                   "no config.json",
-    "--model.init_args.lr=-1": "SequenceClassificationModule.lr=-1.0 must be a positive",
+    "--model.init_args.lr=-1": "model.init_args.lr=-1.0 must be a finite number > 0",
     "--model.init_args.warmup_ratio=1.5": "SequenceClassificationModule.warmup_ratio=1.5",
     "--model.init_args.freeze_universal=maybe": 'Parser key "freeze_universal"',
     "--trainer.max_epochs=null": "trainer.max_epochs or trainer.max_steps must be set",

@@ -163,5 +163,5 @@ def test_bad_settings_and_labels_fail_naming_the_field(tmp_path):
     odd = ClassificationExample(REVIEWS[10].text, "2")
     write_classification(tmp_path / "reviews" / "valid.tsv", [odd])
     data = FinetuneDataModule("sentiment", data_dir=str(tmp_path))
-    with pytest.raises(DataFormatError, match="valid.tsv: label '2' is not one of"):
+    with pytest.raises(DataFormatError, match="valid.tsv:2: label '2' is not one of"):
         data.examples("valid")
