@@ -15,13 +15,42 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
-from ernie3_lite.data.formats import NewsDocument, read_jsonl, read_news
+from ernie3_lite.data.formats import (
+    DataFormatError,
+    NewsDocument,
+    numbered_lines,
+    read_jsonl,
+    read_news,
+)
 from ernie3_lite.data.masking import EncodedText, encode_segmented
 from ernie3_lite.data.peoples_daily import split_sentences
 from ernie3_lite.data.segmentation import Segmenter
 from ernie3_lite.tokenization import CharTokenizer
 
 ALIGNED_KEYS = ("head", "relation", "tail", "sentence")
+NEWS_TASKS = ("kmlm", "dlm", "sr", "sd")  # the tasks built from the news documents; UKTP is not
+
+
+def split_files(data_dir: str | Path, split: str) -> dict[str, Path]:
+    """The two files of a split: news documents and aligned (triple, sentence) pairs."""
+    data_dir = Path(data_dir)
+    return {"news": data_dir / "news" / f"{split}.jsonl",
+            "aligned": data_dir / "kg" / f"aligned_{split}.jsonl"}
+
+
+def check_splits_have_records(data_dir: str | Path, tasks: tuple[str, ...],
+                              splits: tuple[str, ...] = ("train", "valid")) -> None:
+    """Refuse an empty news or aligned file that `tasks` need, by name, before anything is
+    segmented (an empty news split used to fail deep in the document LM with "0 tokens cannot
+    fill 2 rows"). Only the first record is looked for, so this costs nothing on a big file;
+    a missing file is left to the reader, which names it."""
+    for split in splits:
+        for kind, path in split_files(data_dir, split).items():
+            needed = set(tasks) & set(NEWS_TASKS if kind == "news" else ("uktp",))
+            if needed and path.is_file() and not any(line.strip() for _, line in
+                                                     numbered_lines(path)):
+                raise DataFormatError(f"no records: the {split} split is empty, and "
+                                      f"{sorted(needed)} need it", path=path)
 
 
 class PretrainingCorpus:
@@ -46,15 +75,19 @@ class PretrainingCorpus:
         self._segmenter = segmenter
         self._encoded: dict[str, EncodedText] = {}
 
+    @property
+    def files(self) -> dict[str, Path]:
+        """{"news": ..., "aligned": ...}: the files this split is read from."""
+        return split_files(self.data_dir, self.split)
+
     @cached_property
     def documents(self) -> list[NewsDocument]:
-        return read_news(self.data_dir / "news" / f"{self.split}.jsonl")
+        return read_news(self.files["news"])
 
     @cached_property
     def aligned(self) -> list[dict]:
         """(triple, sentence) pairs found by distant supervision, for UKTP (§3.2.3)."""
-        path = self.data_dir / "kg" / f"aligned_{self.split}.jsonl"
-        return read_jsonl(path, required_keys=ALIGNED_KEYS)
+        return read_jsonl(self.files["aligned"], required_keys=ALIGNED_KEYS)
 
     @property
     def segmenter(self) -> Segmenter:

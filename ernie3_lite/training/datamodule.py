@@ -36,7 +36,7 @@ import lightning as L
 from torch.utils.data import DataLoader
 
 from ernie3_lite import PACKAGE_ROOT
-from ernie3_lite.data.corpus import PretrainingCorpus
+from ernie3_lite.data.corpus import PretrainingCorpus, check_splits_have_records
 from ernie3_lite.data.segmentation import Segmenter
 from ernie3_lite.data.tasks import num_reorder_classes
 from ernie3_lite.tokenization import CharTokenizer
@@ -110,6 +110,7 @@ class Ernie3DataModule(L.LightningDataModule):
         self.data_dir = _resolve_data_dir(data_dir)
         self.task_weights = _resolve_weights(task_weights)
         self.tasks = tuple(t for t in TASKS if self.task_weights[t] > 0)
+        check_splits_have_records(self.data_dir, self.tasks)  # before hours of segmenting
         self.batch_size, self.max_len, self.max_segments = batch_size, max_len, max_segments
         self.dlm_batch_size, self.seg_len, self.seed = dlm_batch_size, seg_len, seed
         self.val_batches, self.num_workers = val_batches, num_workers

@@ -29,7 +29,8 @@ from torch import Tensor
 from torch.utils.data import IterableDataset, get_worker_info
 
 from ernie3_lite.data.collate import TaskType, collate
-from ernie3_lite.data.corpus import PretrainingCorpus
+from ernie3_lite.data.corpus import PretrainingCorpus, check_splits_have_records
+from ernie3_lite.data.formats import DataFormatError
 from ernie3_lite.data.masking import EncodedText
 from ernie3_lite.data.tasks import (
     DocumentStream,
@@ -86,6 +87,7 @@ class TaskData:
         dlm_batch_size: int, rank: int, world_size: int,
     ) -> TaskData:
         tok = corpus.tokenizer
+        check_splits_have_records(corpus.data_dir, tasks, splits=(corpus.split,))
         known: dict[str, list[int]] = {}  # SR and SD share sentences; tokenizing is the slow part
 
         def ids(sentence: str) -> list[int]:
@@ -107,10 +109,13 @@ class TaskData:
                      (corpus.document_sentences if "sd" in tasks else [])]
         rows = None
         if "dlm" in tasks:
-            stream = DocumentStream.from_documents(
-                corpus.document_tokens(), sep_id=tok.sep_id, batch_size=dlm_batch_size,
-                seg_len=1, rank=rank, world_size=world_size,
-            )
+            try:
+                stream = DocumentStream.from_documents(
+                    corpus.document_tokens(), sep_id=tok.sep_id, batch_size=dlm_batch_size,
+                    seg_len=1, rank=rank, world_size=world_size)
+            except ValueError as error:  # too little text: say which file
+                raise DataFormatError(f"document LM: {error}",
+                                      path=corpus.files["news"]) from error
             rows = stream.rows  # (dlm_batch_size, row_len), disjoint from other ranks' rows
         # a one-sentence paragraph can only give class 0 (one segment): nothing to learn
         paragraphs = [p for p in paragraphs if sum(1 for s in p if s) >= 2]
