@@ -7,6 +7,10 @@ of the relation a candidate) with the NLG and the NLU scorer (ERNIE 3.0 arXiv 21
 probe: the held-out triples kg/probe_<split>.tsv asked with the tail masked, as template and as
 real-sentence queries, both scorers; refuses to run if a triple leaks (see `probe.check_no_leak`).
 Prints markdown tables. Default model: the shipped `nano` (ernie3_lite.PRETRAINED_NANO).
+
+Everything is read before the model runs, and a bad input (a malformed or empty file, a missing
+vocab.txt, ``--limit 0``) stops with one line ``... error: <file>[:line]: ...`` and exit
+status 2, as the other CLIs do.
 """
 
 from __future__ import annotations
@@ -27,7 +31,20 @@ def load_model(path: str | Path):
     from ernie3_lite.tokenization import CharTokenizer
 
     path = Path(path)
+    for name in ("config.json", "vocab.txt"):
+        if not (path / name).is_file():
+            raise FileNotFoundError(f"--model {path}: no {name} there (a folder written by "
+                                    "Ernie3Model.save_pretrained, with its vocab.txt)")
     return Ernie3Model.from_pretrained(path).eval(), CharTokenizer.from_file(path / "vocab.txt")
+
+
+def require(items: list, path: Path, what: str) -> list:
+    """`items` if there is at least one; an empty split (or limit) names its file."""
+    from ernie3_lite.data.formats import DataFormatError
+
+    if not items:
+        raise DataFormatError(f"no {what} to evaluate", path=path)
+    return items
 
 
 def _fmt(value) -> str:
@@ -55,11 +72,24 @@ def ranking_rows(prefix: Sequence, result: dict) -> list[list]:
     return rows + [[*prefix, "**all**", *cells(result["overall"])]]
 
 
-def zeroshot(args) -> None:
+def read_zeroshot(args) -> tuple[list, list]:
+    """(reviews, cloze queries) of the split, at most `limit` of each, neither empty."""
     from ernie3_lite.data.formats import read_classification, read_jsonl, read_triples
-    from ernie3_lite.evaluation.cloze import SCORERS, evaluate_cloze
     from ernie3_lite.evaluation.kg_queries import aligned_cloze_queries
-    from ernie3_lite.evaluation.probe import ALIGNED_KEYS, seen_in_pretraining
+    from ernie3_lite.evaluation.probe import ALIGNED_KEYS
+
+    data = Path(args.data)
+    reviews = data / "reviews" / f"{args.split}.tsv"
+    examples = require(read_classification(reviews)[: args.limit], reviews, "reviews")
+    aligned = data / "kg" / f"aligned_{args.split}.jsonl"
+    records = read_jsonl(aligned, required_keys=ALIGNED_KEYS)
+    queries = aligned_cloze_queries(records, read_triples(data / "kg" / "triples.tsv"))
+    return examples, require(queries[: args.limit], aligned, "cloze sentences")
+
+
+def zeroshot(args, model, tokenizer, inputs: tuple[list, list]) -> None:
+    from ernie3_lite.evaluation.cloze import SCORERS, evaluate_cloze
+    from ernie3_lite.evaluation.probe import seen_in_pretraining
     from ernie3_lite.evaluation.zeroshot import (
         REVIEW_VERBALIZERS,
         accuracy_report,
@@ -67,9 +97,8 @@ def zeroshot(args) -> None:
         label_scores,
     )
 
-    model, tokenizer = load_model(args.model)
     data = Path(args.data)
-    examples = read_classification(data / "reviews" / f"{args.split}.tsv")[: args.limit]
+    examples, queries = inputs
     gold = [ex.label for ex in examples]
     started = time.perf_counter()
     rows = []
@@ -87,9 +116,6 @@ def zeroshot(args) -> None:
                           "predicted", "predicted (calibrated)"], rows))
     print(f"\n({time.perf_counter() - started:.1f} s)\n")
 
-    records = read_jsonl(data / "kg" / f"aligned_{args.split}.jsonl", required_keys=ALIGNED_KEYS)
-    queries = aligned_cloze_queries(records, read_triples(data / "kg" / "triples.tsv"))
-    queries = queries[: args.limit]
     started = time.perf_counter()
     rows = []
     for scorer in SCORERS:
@@ -101,18 +127,22 @@ def zeroshot(args) -> None:
           f"of the pre-training split. ({time.perf_counter() - started:.1f} s)")
 
 
-def probe(args) -> None:
-    from ernie3_lite.evaluation.cloze import SCORERS
-    from ernie3_lite.evaluation.probe import (
-        QUERY_KINDS,
-        check_no_leak,
-        knowledge_probe,
-        load_probe_data,
-    )
+def read_probe(args):
+    """The probe data of the split, its triples cut to `limit` (not empty)."""
+    from dataclasses import replace
 
-    model, tokenizer = load_model(args.model)
+    from ernie3_lite.evaluation.probe import load_probe_data
+
     data = load_probe_data(args.data, split=args.split)
-    triples = data.triples[: args.limit]
+    path = Path(args.data) / "kg" / f"probe_{args.split}.tsv"
+    return replace(data, triples=require(data.triples[: args.limit], path, "triples"))
+
+
+def probe(args, model, tokenizer, data) -> None:
+    from ernie3_lite.evaluation.cloze import SCORERS
+    from ernie3_lite.evaluation.probe import QUERY_KINDS, check_no_leak, knowledge_probe
+
+    triples = data.triples
     checked = check_no_leak(triples, data.training_aligned)
     started = time.perf_counter()
     rows, notes = [], []
@@ -151,4 +181,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--max-sentences", dest="max_sentences", type=int, default=1,
         help="sentence queries per held-out triple (its first aligned sentences)")
     args = parser.parse_args(argv)
-    (zeroshot if args.command == "zeroshot" else probe)(args)
+    read, report = (read_zeroshot, zeroshot) if args.command == "zeroshot" else (read_probe, probe)
+    try:  # the inputs first (cheap), then the model: a bad file costs no model load
+        if args.limit is not None and args.limit < 1:  # 0 scored nothing, -1 dropped the last
+            raise ValueError(f"--limit {args.limit} must be >= 1")
+        inputs = read(args)
+        model, tokenizer = load_model(args.model)
+    except (OSError, ValueError) as error:  # DataFormatError, ConfigError are ValueErrors
+        parser.exit(2, f"{parser.prog} {args.command}: error: {error}\n")
+    report(args, model, tokenizer, inputs)
