@@ -13,6 +13,7 @@ once); `generate` runs the same stream to the end, so the two always agree.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -61,7 +62,12 @@ class GenerationStream(Iterator[GeneratedToken]):
     an ``on_token`` callback that returns True."""
 
     def __init__(self, model: Ernie3Model, tokenizer: CharTokenizer, prompt: str,
-                 config: GenerationConfig, *, on_token: OnToken | None = None) -> None:
+                 config: GenerationConfig | dict[str, Any] | None, *,
+                 on_token: OnToken | None = None) -> None:
+        config = as_generation_config(config)
+        if not isinstance(prompt, str):  # None used to fail deep in the tokenizer
+            raise TypeError(f"prompt must be a str ('' starts a new document), got "
+                            f"{type(prompt).__name__}")
         if model.config.vocab_size != tokenizer.vocab_size:
             raise ValueError(f"tokenizer has {tokenizer.vocab_size} tokens, the model "
                              f"{model.config.vocab_size}: load the vocab.txt saved with it")
@@ -196,6 +202,19 @@ class GenerationStream(Iterator[GeneratedToken]):
             seen = torch.cat([seen, next_id[:, None]], dim=1)  # (1, L + 1)
 
 
+def as_generation_config(config: GenerationConfig | dict[str, Any] | None) -> GenerationConfig:
+    """`config` itself, the default (None), or one built from a dict (a notebook's or YAML's
+    settings; an unknown key raises `ConfigError` naming it)."""
+    if config is None:
+        return GenerationConfig()
+    if isinstance(config, dict):
+        return GenerationConfig.from_dict(config)
+    if not isinstance(config, GenerationConfig):
+        raise TypeError(f"config must be a GenerationConfig, a dict of its fields or None, got "
+                        f"{type(config).__name__}")
+    return config
+
+
 def _stop_token_ids(tokenizer: CharTokenizer, config: GenerationConfig) -> list[int]:
     ids = tokenizer.convert_tokens_to_ids(config.stop_tokens)
     for token, token_id in zip(config.stop_tokens, ids, strict=True):
@@ -206,19 +225,18 @@ def _stop_token_ids(tokenizer: CharTokenizer, config: GenerationConfig) -> list[
 
 
 def generate_stream(model: Ernie3Model, tokenizer: CharTokenizer, prompt: str,
-                    config: GenerationConfig | None = None, *,
+                    config: GenerationConfig | dict[str, Any] | None = None, *,
                     on_token: OnToken | None = None) -> GenerationStream:
     """Iterate over the generated tokens of `prompt` as they are chosen.
 
     For strategy "beam" the search runs to the end first (the best beam is known only then),
     and its tokens are yielded afterwards.
     """
-    return GenerationStream(model, tokenizer, prompt, config or GenerationConfig(),
-                            on_token=on_token)
+    return GenerationStream(model, tokenizer, prompt, config, on_token=on_token)
 
 
 def generate(model: Ernie3Model, tokenizer: CharTokenizer, prompt: str,
-             config: GenerationConfig | None = None, *,
+             config: GenerationConfig | dict[str, Any] | None = None, *,
              on_token: OnToken | None = None) -> GenerationResult:
     """Generate a continuation of `prompt`; ``on_token(token)`` is called per token (return
     True to stop there)."""
