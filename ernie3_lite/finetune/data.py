@@ -101,11 +101,15 @@ def task_labels(records: Sequence[Any], task: str) -> list[str] | None:
 # ---- one example per record ---------------------------------------------------------------------
 def classification_example(tokenizer: CharTokenizer, record: ClassificationExample, *,
                            label_ids: dict[str, int], max_len: int) -> dict[str, Tensor]:
-    """``[CLS] text [SEP]`` (or a pair) cut to `max_len` tokens; labels: the class id ()."""
-    segments = [tokenizer.encode(record.text)]
-    if record.text_b is not None:
-        segments.append(tokenizer.encode(record.text_b))
-    budget = max_len - 1 - len(segments)  # room for [CLS] and one [SEP] per segment
+    """``[CLS] text [SEP]`` (or a pair) cut to `max_len` tokens; labels: the class id ().
+
+    Each text is tokenized only as far as the budget reaches (`CharTokenizer.encode_head`): a
+    50 MB review costs no more than a short one. Longest-first truncation gives the same
+    lengths from segments capped at the budget as from whole ones.
+    """
+    texts = [record.text] if record.text_b is None else [record.text, record.text_b]
+    budget = max_len - 1 - len(texts)  # room for [CLS] and one [SEP] per segment
+    segments = [tokenizer.encode_head(text, max(budget, 0)) for text in texts]
     lengths = truncate_lengths([len(s) for s in segments], budget=budget)
     ids, types, _ = join_segments([s[:n] for s, n in zip(segments, lengths)],
                                   cls_id=tokenizer.cls_id, sep_id=tokenizer.sep_id)
@@ -114,10 +118,11 @@ def classification_example(tokenizer: CharTokenizer, record: ClassificationExamp
     return example_dict(ids, token_type_ids=types, labels=label_ids[record.label])
 
 
-def token_pieces(tokenizer: CharTokenizer, token: str) -> list[int]:
+def token_pieces(tokenizer: CharTokenizer, token: str, limit: int = 2**31) -> list[int]:
     """Ids of one NER token; a token that yields no id (a format character) becomes [UNK], so
-    every token keeps a position and its label."""
-    return tokenizer.encode(token) or [tokenizer.unk_id]
+    every token keeps a position and its label. At most `limit` ids are made (a token of more
+    pieces than fit is dropped whole anyway)."""
+    return tokenizer.encode_head(token, limit) or [tokenizer.unk_id]
 
 
 def token_example(tokenizer: CharTokenizer, sentence: NerSentence, *,
@@ -130,7 +135,7 @@ def token_example(tokenizer: CharTokenizer, sentence: NerSentence, *,
     """
     ids, labels, starts = [tokenizer.cls_id], [IGNORE_INDEX], [0]
     for k, (token, tag) in enumerate(zip(sentence.tokens, sentence.tags)):
-        pieces = token_pieces(tokenizer, token)
+        pieces = token_pieces(tokenizer, token, max_len)
         if len(ids) + len(pieces) > max_len - 1:  # keep room for [SEP]
             break
         ids.extend(pieces)
@@ -159,8 +164,8 @@ def headline_example(tokenizer: CharTokenizer, document: NewsDocument, *, max_le
     if body_budget < 1:
         raise ValueError(f"max_len={max_len} leaves no room for a body next to "
                          f"max_target_len={max_target_len} (needs max_len >= max_target_len + 3)")
-    body = tokenizer.encode("".join(document.paragraphs))[:body_budget]
-    headline = tokenizer.encode(document.headline)[:max_target_len]
+    body = tokenizer.encode_head("".join(document.paragraphs), body_budget)
+    headline = tokenizer.encode_head(document.headline, max_target_len)
     ids = [*body, tokenizer.sep_id, *headline, tokenizer.sep_id]
     prompt_length = len(body) + 1
     # hidden state t predicts token t + 1: targets from the last prompt token on
