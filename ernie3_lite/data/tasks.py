@@ -113,7 +113,7 @@ class KnowledgeMaskedLM:
         body = list(text.ids[: self.max_len - 2])
         tok = self.tokenizer
         ids, _, _ = join_segments([body], cls_id=tok.cls_id, sep_id=tok.sep_id)
-        # units beyond the cut are skipped by the masker (they run past the end or over [SEP])
+        # the masker drops units beyond the cut (past the end, over [SEP]) before drawing levels
         masked = self.masker(ids, text.spans, rng=self.rng, span_offset=1)
         return MaskedInput(ids, masked, torch.zeros(len(ids), dtype=torch.long))
 
