@@ -23,6 +23,9 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
+from ernie3_lite.atomic import atomic_write_text
+from ernie3_lite.files import read_text
+
 RECURRENCE_KINDS = ("xl", "same_layer")
 ATTENTION_IMPLS = ("reference", "fast", "sdpa")
 
@@ -257,11 +260,21 @@ class Ernie3Config:
         return cls.from_dict(json.loads(text))
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(self.to_json() + "\n", encoding="utf-8")
+        atomic_write_text(path, self.to_json() + "\n")
 
     @classmethod
     def from_file(cls, path: str | Path) -> Ernie3Config:
-        return cls.from_json(Path(path).read_text(encoding="utf-8"))
+        """The config in a JSON file (a regular file of bounded size, see `files`); a file that
+        is not valid JSON raises ConfigError naming it with line and column."""
+        text = read_text(path)
+        try:
+            values = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ConfigError(f"{path}:{error.lineno}:{error.colno}",
+                              f": not valid JSON ({error.msg})") from None
+        if not isinstance(values, dict):
+            raise ConfigError(str(path), f": expected a JSON object, got {type(values).__name__}")
+        return cls.from_dict(values)
 
 
 def _as_stack(value: Any, stack_name: str) -> StackConfig:

@@ -23,6 +23,9 @@ from collections.abc import Iterable, Sequence
 from itertools import groupby
 from pathlib import Path
 
+from ernie3_lite.atomic import atomic_write_text
+from ernie3_lite.files import read_bytes
+
 SPECIAL_TOKENS = ("[PAD]", "[CLS]", "[SEP]", "[MASK]")  # ids 0..3
 UNK_TOKEN = "[UNK]"  # always the last id, as in ERNIE's own vocab.txt
 
@@ -133,7 +136,8 @@ class CharTokenizer:
         0..3 (by name), the other tokens in file order as ids 4.., and [UNK] as the last id. So ids
         differ from the BERT file's own; special tokens the file lacks are added.
         """
-        lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
+        # a regular file of bounded size: a vocab.txt symlinked to /dev/zero is refused unread
+        lines = read_bytes(path).decode("utf-8-sig").splitlines()
         if not lines:
             _vocab_error(path, 1, "empty vocabulary file")
         if "\t" in lines[0]:
@@ -148,10 +152,8 @@ class CharTokenizer:
 
     def save(self, path: str | Path) -> None:
         """Write ERNIE's format: one `token<TAB>id` per line, in id order."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         lines = (f"{tok}\t{i}\n" for i, tok in enumerate(self._id_to_token))
-        path.write_text("".join(lines), encoding="utf-8")
+        atomic_write_text(path, "".join(lines))  # a killed build never leaves half a vocab
 
     # ---- text <-> ids ------------------------------------------------------------------------
     def tokenize(self, text: str) -> list[str]:

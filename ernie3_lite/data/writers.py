@@ -1,18 +1,17 @@
 """Writers for the file formats of `ernie3_lite.data.formats` (see data_samples/README.md).
 
-Every writer is atomic: it writes a temporary file beside the target and renames it over the
-target, so a crash never leaves half a file. What they write, the readers of `formats` read
-back unchanged (tests/data/test_formats.py round-trips each format). Stdlib only.
+Every writer is atomic (`ernie3_lite.atomic.atomic_write_text`): it writes a temporary file
+beside the target, fsyncs it, gives it the umask's mode and renames it over the target, so a crash
+never leaves half a file. What they write, the readers of `formats` read back unchanged
+(tests/data/test_formats.py round-trips each format). Stdlib only.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable
-from pathlib import Path
 
+from ernie3_lite.atomic import atomic_write_text
 from ernie3_lite.data.formats import (
     TRIPLES_HEADER,
     ClassificationExample,
@@ -21,20 +20,6 @@ from ernie3_lite.data.formats import (
     PathLike,
     Triple,
 )
-
-
-def atomic_write_text(path: PathLike, text: str) -> None:
-    """Write `text` to a temporary file next to `path`, then rename it over `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def write_jsonl(path: PathLike, records: Iterable[dict]) -> None:
