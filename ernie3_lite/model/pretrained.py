@@ -16,12 +16,17 @@ back untied). `Ernie3Model`'s LM heads already borrow the embedding at call time
 model: it writes each storage once under its first name and lists the other names in the file's
 metadata (``"tied"``); on load, every alias gets the canonical tensor, and `load_state_dict`
 copies it into the module's shared parameter, which therefore stays shared.
+
+A folder is written aside and swapped in (`atomic.replace_folder`): a save that fails half-way
+leaves the previous export as it was, loadable. Loading trusts nothing in the folder: files must
+be regular (a FIFO or /dev/zero is refused unread), JSON is read bounded and errors name the file
+and line, and every weight must be a finite float tensor of the expected name and shape.
 """
 
 from __future__ import annotations
 
 import json
-import tempfile
+import os
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +35,11 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import Tensor
 
+from ernie3_lite.atomic import atomic_write_text, default_mode, replace_folder
+from ernie3_lite.checkpoint_errors import CheckpointError
 from ernie3_lite.config import Ernie3Config
+from ernie3_lite.files import UnsafeFileError, check_regular_file
+from ernie3_lite.model.dcp_metadata import read_dcp_checkpoint, read_lightning_meta
 from ernie3_lite.model.ernie3 import Ernie3Model
 from ernie3_lite.tokenization import CharTokenizer
 
@@ -48,17 +57,25 @@ def save_pretrained(model: Ernie3Model, path: str | Path, *, tokenizer: CharToke
     if tokenizer is not None and tokenizer.vocab_size > model.config.vocab_size:
         raise ValueError(f"tokenizer has {tokenizer.vocab_size} tokens, the model's embedding "
                          f"only {model.config.vocab_size}")
-    path.mkdir(parents=True, exist_ok=True)
     tensors, tied = untie(fuse_split_projections(model.state_dict()))
-    save_file(tensors, str(path / WEIGHTS_NAME),
-              metadata={"format": "pt", _TIED_KEY: json.dumps(tied, sort_keys=True)})
-    model.config.save(path / CONFIG_NAME)
-    if tokenizer is not None:
-        tokenizer.save(path / VOCAB_NAME)
-    if extra is not None:
-        text = json.dumps(extra, indent=2, ensure_ascii=False, default=str)
-        (path / TRAINING_NAME).write_text(text + "\n", encoding="utf-8")
+    with replace_folder(path) as new:
+        _write_weights(tensors, tied, new / WEIGHTS_NAME)
+        model.config.save(new / CONFIG_NAME)
+        if tokenizer is not None:
+            tokenizer.save(new / VOCAB_NAME)
+        if extra is not None:
+            text = json.dumps(extra, indent=2, ensure_ascii=False, default=str)
+            atomic_write_text(new / TRAINING_NAME, text + "\n")
     return path
+
+
+def _write_weights(tensors: dict[str, Tensor], tied: dict[str, str], file: Path) -> None:
+    """safetensors into `file`, flushed to disk, with the umask's mode (not 0600)."""
+    save_file(tensors, str(file),
+              metadata={"format": "pt", _TIED_KEY: json.dumps(tied, sort_keys=True)})
+    os.chmod(file, default_mode())
+    with open(file, "rb") as f:
+        os.fsync(f.fileno())
 
 
 def untie(state: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, str]]:
@@ -106,11 +123,20 @@ def load_pretrained(path: str | Path, *, map_location: str | torch.device = "cpu
 
 def read_safetensors(file: str | Path, *, expected: dict[str, Tensor],
                      device: str | torch.device = "cpu") -> dict[str, Tensor]:
-    """The state dict in `file` (aliases re-expanded), after checking it against `expected`."""
+    """The state dict in `file` (aliases re-expanded), after checking it against `expected`:
+    names, shapes, and values (finite floats where the model has floats)."""
+    try:
+        check_regular_file(file)  # a FIFO would block safe_open; a folder gives "No such device"
+    except UnsafeFileError as error:
+        raise CheckpointError(file, f"the weights file {error.reason}") from None
     try:
         with safe_open(str(file), framework="pt", device=str(device)) as handle:
-            tied = json.loads((handle.metadata() or {}).get(_TIED_KEY, "{}"))
+            tied = _read_tied(handle.metadata() or {}, file)
             shapes = {name: tuple(handle.get_slice(name).get_shape()) for name in handle.keys()}
+            for alias, canonical in tied.items():
+                if canonical not in shapes:
+                    raise CheckpointError(file, f"'tied' metadata maps {alias!r} to "
+                                                f"{canonical!r}, which the file does not hold")
             shapes |= {alias: shapes[canonical] for alias, canonical in tied.items()
                        if canonical in shapes}
             check_state_shapes(shapes, expected, source=str(file))
@@ -118,7 +144,34 @@ def read_safetensors(file: str | Path, *, expected: dict[str, Tensor],
     except SafetensorError as error:
         raise ValueError(f"{file} is not a valid safetensors file ({error}); "
                          "pickled checkpoints are never loaded here") from None
+    check_state_values(state, expected, source=file)
     return state | {alias: state[canonical] for alias, canonical in tied.items()}
+
+
+def _read_tied(metadata: dict[str, str], file: Path | str) -> dict[str, str]:
+    """The file's ``"tied"`` metadata, {alias: canonical}; anything else is refused."""
+    try:
+        tied = json.loads(metadata.get(_TIED_KEY, "{}"))
+    except json.JSONDecodeError as error:
+        raise CheckpointError(file, f"'tied' metadata is not JSON ({error.msg})") from None
+    if not isinstance(tied, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                             for k, v in tied.items()):
+        raise CheckpointError(file, "'tied' metadata must be a JSON object of names to names")
+    return tied
+
+
+def check_state_values(state: dict[str, Tensor], expected: dict[str, Tensor], *,
+                       source: str | Path) -> None:
+    """Refuse a tensor whose dtype kind differs from the model's (integer weights for float
+    parameters) or that holds NaN or infinity: either would load silently and train or
+    generate garbage."""
+    for name, tensor in state.items():
+        want = expected.get(name)
+        if want is not None and want.is_floating_point() != tensor.is_floating_point():
+            raise CheckpointError(source, f"tensor {name!r} is {tensor.dtype}, the model's is "
+                                          f"{want.dtype}")
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise CheckpointError(source, f"tensor {name!r} holds NaN or infinite values")
 
 
 def check_state_shapes(found: dict[str, tuple[int, ...]], expected: dict[str, Tensor], *,
@@ -149,16 +202,17 @@ def export_from_checkpoint(ckpt_path: str | Path, out_dir: str | Path, *,
 
     This DOES use `torch.load`, with ``weights_only=True``: the unpickler then only rebuilds
     tensors and plain containers (dict, list, str, numbers) and refuses any other class or
-    function. A folder's ``.metadata`` is read by torch.distributed.checkpoint, which unpickles
-    it without that restriction. Use it on checkpoints from your own training; share the
-    exported folder. The checkpoint must keep the model under ``state_dict["model.*"]`` and
-    the resolved config as ``hyper_parameters["config"]`` (a dict), as `Ernie3PretrainModule`
-    does.
+    function. A folder is verified first (`dcp_metadata.verify_dcp_folder`): its ``.metadata``
+    may name only DCP's metadata classes. Still, prefer checkpoints from your own training;
+    share the exported folder. The checkpoint must keep the model under
+    ``state_dict["model.*"]`` and the resolved config as ``hyper_parameters["config"]`` (a dict),
+    as `Ernie3PretrainModule` does.
     """
     ckpt_path = Path(ckpt_path)
     if ckpt_path.is_dir():
         checkpoint = read_sharded_checkpoint(ckpt_path)
     else:
+        check_regular_file(ckpt_path)  # a FIFO would block torch.load
         checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
     hparams = dict(checkpoint.get("hyper_parameters") or {})
     if not isinstance(hparams.get("config"), dict):
@@ -178,19 +232,9 @@ def export_from_checkpoint(ckpt_path: str | Path, out_dir: str | Path, *,
 def read_sharded_checkpoint(folder: Path) -> dict[str, Any]:
     """A ``ModelParallelStrategy`` checkpoint folder as one dict with full tensors: the
     torch.distributed.checkpoint shards (``state_dict``, optimizer) plus Lightning's
-    ``meta.pt`` (steps, hyper-parameters, ...). No process group is needed."""
-    from torch.distributed.checkpoint.format_utils import dcp_to_torch_save
-
-    if not (folder / ".metadata").is_file():
-        raise ValueError(f"{folder} is a folder but not a distributed checkpoint (no .metadata)")
-    with tempfile.TemporaryDirectory() as tmp:
-        gathered = Path(tmp) / "full.pt"
-        dcp_to_torch_save(folder, gathered)
-        checkpoint = torch.load(gathered, map_location="cpu", weights_only=True)
-    meta = folder / "meta.pt"
-    if meta.is_file():
-        checkpoint |= torch.load(meta, map_location="cpu", weights_only=True)
-    return checkpoint
+    ``meta.pt`` (steps, hyper-parameters, ...). No process group is needed; nothing is
+    unpickled before `verify_dcp_folder` passed."""
+    return read_dcp_checkpoint(folder) | read_lightning_meta(folder)
 
 
 def _model_key(name: str) -> str:
