@@ -36,13 +36,16 @@ import yaml
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
+from ernie3_lite.checkpoint_errors import CheckpointError, error_line
 from ernie3_lite.config import PRESETS, ConfigError
+from ernie3_lite.training.checkpoint_io import with_atomic_io
 from ernie3_lite.training.datamodule import Ernie3DataModule
 from ernie3_lite.training.module import Ernie3PretrainModule
 from ernie3_lite.training.parallel import data_parallel_coordinates
 from ernie3_lite.training.precision import AutoPrecisionTrainer
 from ernie3_lite.training.progressive import ProgressiveLearning, start_fits
 from ernie3_lite.training.quiet import QUIET_WARNINGS, quiet_lightning
+from ernie3_lite.training.resume import resolve_resume
 from ernie3_lite.training.settings import check_optimizer, check_steps
 
 RUNS_DIR = Path("runs")
@@ -102,6 +105,18 @@ class Ernie3CLI(LightningCLI):
                             "the device lines and the model summary)")
         parser.add_argument("--compile", type=bool, default=False,
                             help="torch.compile each Transformer-XL layer (GPU; slow to start)")
+
+    def _parse_ckpt_path(self) -> None:
+        """Lightning's CLI reads ``--ckpt_path`` here (for its hyper-parameters), before any
+        hook: check the path first (`prepare_resume`)."""
+        checked_ckpt_path(self, super()._parse_ckpt_path)
+
+    def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
+        """The Trainer, saving through `AtomicCheckpointIO` (unless ``--trainer.plugins``
+        names another CheckpointIO)."""
+        config = self.config_init[self.subcommand] if self.subcommand else self.config_init
+        kwargs.setdefault("plugins", with_atomic_io(config.trainer.get("plugins")))
+        return super().instantiate_trainer(**kwargs)
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
@@ -213,6 +228,44 @@ def numeric_problems(config: Any) -> list[str]:
         problems.append(f"progressive.start_seq_len={progressive.start_seq_len} must be <= "
                         f"data.max_len={data.max_len} (the ramp ends there)")
     return problems
+
+
+def prepare_resume(config: Any) -> list[str]:
+    """Check ``--ckpt_path`` before Lightning reads it: a folder must pass
+    `verify_dcp_folder` (its ``.metadata`` is unpickled on every rank), an unreadable
+    ``last.ckpt`` falls back to the newest readable step checkpoint (`resolve_resume`), and
+    checkpoints load with ``weights_only=True`` whatever the environment says."""
+    if config.get("weights_only") is False:
+        return ["weights_only=false is refused: a full unpickler runs whatever code a crafted "
+                "checkpoint names, so checkpoints load weights_only=true here"]
+    config.weights_only = True
+    folder = config.checkpoint.dirpath if config.get("checkpoint") is not None else None
+    try:
+        config.ckpt_path = resolve_resume(config.get("ckpt_path"), folder=folder)
+    except CheckpointError as error:
+        return [str(error)]
+    return []
+
+
+def checked_ckpt_path(cli: LightningCLI, parse: Any) -> None:
+    """Run `prepare_resume` on the subcommand's config, then Lightning's own `parse` of the
+    checkpoint's hyper-parameters (a weights-only load); any refusal is one line, status 2."""
+    subcommand = cli.config.get("subcommand")
+    if not subcommand:
+        return
+    config = cli.config[subcommand]
+    set_run_dirs(config)
+    problems = prepare_resume(config)
+    if not problems:
+        try:
+            parse()
+        except Exception as error:  # a weights-only refusal: torch's message runs to 6 lines
+            problems = [str(CheckpointError(config.ckpt_path, "refused by torch.load("
+                                            f"weights_only=True): {error_line(error)}"))]
+    if problems:
+        sys.stderr.write("".join(f"{cli.parser.prog} {subcommand}: error: {p}\n"
+                                 for p in problems))
+        raise SystemExit(2)
 
 
 def check_sizes(model: Ernie3PretrainModule, data: Ernie3DataModule) -> list[str]:

@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-import torch
 
 from ernie3_lite import DATA_SAMPLES, PRETRAINED_NANO
 from ernie3_lite.finetune.base import FinetuneModule
 from ernie3_lite.finetune.data import SPLITS, TASKS, resolve_data_dir
 from ernie3_lite.finetune.datamodule import FinetuneDataModule
 from ernie3_lite.finetune.modules import TASK_MODULES
+from ernie3_lite.training.checkpoint_io import AtomicCheckpointIO, load_weights_only
 from ernie3_lite.training.precision import resolve_precision
 from ernie3_lite.training.quiet import quiet_lightning
 from ernie3_lite.training.run import LossHistory
@@ -126,6 +126,7 @@ def finetune(
         default_root_dir=str(out_dir), callbacks=[history, checkpoints], deterministic=True,
         gradient_clip_val=1.0, log_every_n_steps=10,
         precision=resolve_precision(precision, accelerator=accelerator),
+        plugins=[AtomicCheckpointIO()],
     )
     start = time.perf_counter()
     trainer.fit(module, datamodule=datamodule)
@@ -176,11 +177,11 @@ def evaluate(
 
 def load_checkpoint(path: str | Path) -> FinetuneModule:
     """The fine-tuned module in a Lightning checkpoint (its task and vocabulary are inside)."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = load_weights_only(path)
     task = state.get("finetune_task")
     if task not in TASK_MODULES:
         raise ValueError(f"{path} is not a fine-tuning checkpoint (no 'finetune_task' entry)")
-    return TASK_MODULES[task].load_from_checkpoint(path, map_location="cpu")
+    return TASK_MODULES[task].load_from_checkpoint(path, map_location="cpu", weights_only=True)
 
 
 def check_fits(module: FinetuneModule, datamodule: FinetuneDataModule) -> None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import json
 import sys
 import warnings
 from collections.abc import Sequence
@@ -28,12 +27,14 @@ from typing import Any, Literal
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-from ernie3_lite.cli import set_run_dirs
-from ernie3_lite.config import PRESETS
+from ernie3_lite.cli import checked_ckpt_path, set_run_dirs
+from ernie3_lite.config import PRESETS, ConfigError, Ernie3Config
+from ernie3_lite.files import UnsafeFileError
 from ernie3_lite.finetune.base import FinetuneModule
 from ernie3_lite.finetune.checks import check_classes, check_label_sets, check_not_empty
 from ernie3_lite.finetune.data import read_split, resolve_data_dir, task_file, task_labels
 from ernie3_lite.finetune.datamodule import FinetuneDataModule
+from ernie3_lite.training.checkpoint_io import with_atomic_io
 from ernie3_lite.training.precision import AutoPrecisionTrainer
 from ernie3_lite.training.quiet import QUIET_WARNINGS, quiet_lightning
 from ernie3_lite.training.settings import check_optimizer
@@ -60,6 +61,16 @@ class FinetuneCLI(LightningCLI):
         parser.set_defaults({"checkpoint.save_last": True, "checkpoint.save_top_k": 0})
         parser.add_argument("--log_level", type=Literal["DEBUG", "INFO", "WARNING", "ERROR"],
                             default="ERROR", help="level of Lightning's own loggers")
+
+    def _parse_ckpt_path(self) -> None:
+        """``--ckpt_path`` checked before Lightning reads it (`ernie3_lite.cli.prepare_resume`)."""
+        checked_ckpt_path(self, super()._parse_ckpt_path)
+
+    def instantiate_trainer(self, **kwargs: Any) -> AutoPrecisionTrainer:
+        """The Trainer, saving through `AtomicCheckpointIO` (see `ernie3_lite.cli`)."""
+        config = self.config_init[self.subcommand] if self.subcommand else self.config_init
+        kwargs.setdefault("plugins", with_atomic_io(config.trainer.get("plugins")))
+        return super().instantiate_trainer(**kwargs)
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
@@ -135,7 +146,10 @@ def prepare_config(config: Any, *, fitting: bool,
         if not config_file.is_file():
             return [*problems, f"model.init_args.pretrained={pretrained!r}: no config.json "
                     "there (a folder written by Ernie3Model.save_pretrained)"]
-        longest = json.loads(config_file.read_text(encoding="utf-8"))["max_seq_len"]
+        try:
+            longest = Ernie3Config.from_file(config_file).max_seq_len
+        except (ConfigError, UnsafeFileError) as error:
+            return [*problems, f"model.init_args.pretrained={pretrained!r}: {error}"]
         if data.max_len > longest:
             problems.append(f"data.max_len={data.max_len} exceeds the model's max_seq_len="
                             f"{longest}")

@@ -37,6 +37,7 @@ from torch.distributed.device_mesh import DeviceMesh
 
 from ernie3_lite.model.pretrained import fuse_split_projections
 from ernie3_lite.training.datamodule import Ernie3DataModule
+from ernie3_lite.training.resume import resolve_resume
 from ernie3_lite.training.tensor_parallel import shard_layers, transformer_layers
 
 #: `Ernie3Model` methods the training step calls instead of ``forward``; FSDP2 must run its
@@ -228,7 +229,8 @@ def run_demo(name: str, *, out: Path, steps: int = 4, resume_at: int | None = No
         module = Ernie3PretrainModule(preset="test", lr=3e-3, warmup_steps=1, max_steps=steps,
                                       **sizes)
     trainer = _demo_trainer(name, out=out, steps=steps, callbacks=[recorder])
-    trainer.fit(module, datamodule=data, ckpt_path=ckpt_path)
+    # a folder of shards is verified before DCP unpickles its .metadata on every rank
+    trainer.fit(module, datamodule=data, ckpt_path=resolve_resume(ckpt_path), weights_only=True)
     trainer.save_checkpoint(out / "last.ckpt")  # a folder of shards under ModelParallelStrategy
 
 

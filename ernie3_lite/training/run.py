@@ -18,11 +18,13 @@ import lightning as L
 import torch
 
 from ernie3_lite.model.ernie3 import Ernie3Model
+from ernie3_lite.training.checkpoint_io import AtomicCheckpointIO
 from ernie3_lite.training.datamodule import Ernie3DataModule
 from ernie3_lite.training.module import Ernie3PretrainModule
 from ernie3_lite.training.precision import resolve_precision
 from ernie3_lite.training.progressive import ProgressiveLearning
 from ernie3_lite.training.quiet import quiet_lightning
+from ernie3_lite.training.resume import resolve_resume
 from ernie3_lite.training.settings import is_logging_step
 
 
@@ -144,8 +146,12 @@ def pretrain(
     checkpoint_every: also write `out_dir/checkpoints/last.ckpt` every this many steps (None:
     only at the end), so that a killed run can go on: call again with the same arguments and
     `ckpt_path` set to that file (weights, optimiser, schedule, DLM memory and data position
-    resume, and so does the loss history, from the checkpoint's callback state).
+    resume, and so does the loss history, from the checkpoint's callback state). An unreadable
+    `ckpt_path` (a truncated ``last.ckpt``) falls back, with one line, to the newest readable
+    step checkpoint beside it (`resolve_resume`); checkpoints load weights-only and are written
+    atomically (`AtomicCheckpointIO`).
     """
+    ckpt_path = resolve_resume(ckpt_path)  # before any data is read
     quiet_lightning(filter_warnings=True)
     L.seed_everything(seed, workers=True, verbose=False)
     torch.set_float32_matmul_precision("high")
@@ -187,10 +193,9 @@ def pretrain(
         enable_progress_bar=progress_bar, default_root_dir=str(out_dir),
         callbacks=[history, ramp, checkpoints, *callbacks], deterministic=True,
         gradient_clip_val=1.0, precision=resolve_precision(precision, accelerator="cpu"),
-        log_every_n_steps=log_every,
+        log_every_n_steps=log_every, plugins=[AtomicCheckpointIO()],
     )
-    trainer.fit(module, datamodule=datamodule,
-                ckpt_path=str(ckpt_path) if ckpt_path is not None else None)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     last = Path(out_dir) / "checkpoints" / "last.ckpt"
     return PretrainRun(module, datamodule, trainer, history, last if last.exists() else None)
 
