@@ -13,6 +13,11 @@ those units in raw Chinese text, as character spans (one char = one token, see t
 Segmentation costs about as much as a forward pass of a small model, so `analyse` results are cached
 in memory and on disk (shard files of JSON lines under `cache_dir/segments/<fingerprint>/`, written
 atomically); the fingerprint covers the KG names, jieba's version and the chunking rules.
+
+The disk cache is only an optimisation, so it never stops a run: a cache folder that cannot be
+written (read-only checkout, full disk) gives one `SegmentCacheWarning` and the analyses stay in
+memory; a corrupt shard gives one warning naming the file and line, and its texts are segmented
+again.
 """
 
 from __future__ import annotations
@@ -20,7 +25,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
+import tempfile
 import time
+import warnings
 import weakref
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -37,6 +45,11 @@ RULES_VERSION = 1
 POS_ENTITY_LABELS = {"nr": "PER", "ns": "LOC", "nt": "ORG"}
 MIN_ENTITY_NAME_LEN = 2  # one-character "names" would match everywhere
 FLUSH_EVERY = 1000  # new analyses kept in memory before a shard is written
+_CACHE_LINE = re.compile(r"[0-9a-f]{32}\t\{.*\}")  # key<TAB>{json}
+
+
+class SegmentCacheWarning(UserWarning):
+    """The disk cache of segmentations could not be used; segmentation goes on without it."""
 
 
 def default_cache_dir() -> Path:
@@ -108,8 +121,9 @@ class Segmenter:
 
         jieba.setLogLevel(logging.WARNING)  # jieba logs to stderr, which breaks notebook diffs
         tokenizer = jieba.Tokenizer()
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
-        tokenizer.tmp_dir = str(self.cache_dir)  # its dictionary cache: cache_dir/jieba.cache
+        # jieba's dictionary cache: cache_dir/jieba.cache, or $TMPDIR if the cache is read-only
+        if _writable(self._shard_dir if self.disk_cache else self.cache_dir):
+            tokenizer.tmp_dir = str(self.cache_dir)
         tokenizer.initialize()
         pos = jieba.posseg.POSTokenizer(tokenizer)
         for name in sorted(self.entity_names):
@@ -176,9 +190,8 @@ class Segmenter:
             self._memory.move_to_end(key)
             return self._memory[key]
         line = self._disk_entries().get(key)
-        if line is not None:
-            result = SegmentedText.from_json(text, line)
-        else:
+        result = None if line is None else _from_cache(text, line, self._shard_dir)
+        if result is None:
             result = self._analyse(text)
             if self.disk_cache:
                 self._disk[key] = result.to_json()
@@ -211,9 +224,7 @@ class Segmenter:
             self._disk = {}
             if self.disk_cache and self._shard_dir.is_dir():
                 for shard in sorted(self._shard_dir.glob("*.jsonl")):
-                    for line in shard.read_text(encoding="utf-8").splitlines():
-                        key, _, payload = line.partition("\t")
-                        self._disk[key] = payload
+                    self._disk |= _read_shard(shard)
         return self._disk
 
     def flush(self) -> None:
@@ -228,8 +239,61 @@ def _write_shard(pending: list[str], shard_dir: Path) -> None:
     if pending:
         # pid + time in the name: processes sharing a cache never write the same file
         name = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{time.monotonic_ns()}.jsonl"
-        atomic_write_text(shard_dir / name, "".join(pending))
+        if _writable(shard_dir):
+            try:
+                atomic_write_text(shard_dir / name, "".join(pending))
+            except OSError as error:  # a full disk: the analyses are still in memory
+                _warn_once(shard_dir, f"segment cache {shard_dir} could not be written "
+                                      f"({error.strerror or error}); going on without it")
         pending.clear()
+
+
+def _writable(folder: Path) -> bool:
+    """Whether files can be created in `folder` (made if missing); one warning if not."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+        return True
+    except OSError as error:
+        _warn_once(folder, f"segment cache {folder} is not writable ({error.strerror or error}); "
+                           "segmenting without saving to it (slower next time)")
+        return False
+
+
+def _read_shard(shard: Path) -> dict[str, str]:
+    """{key: JSON} of one cache shard; a corrupt shard is skipped with one warning."""
+    try:
+        lines = shard.read_bytes().decode("utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        _warn_once(shard, f"segment cache shard {shard} is unreadable ({error}); ignoring it, "
+                          "its texts are segmented again")
+        return {}
+    for lineno, line in enumerate(lines, start=1):
+        if not _CACHE_LINE.fullmatch(line):
+            _warn_once(shard, f"segment cache shard {shard}:{lineno} is corrupt (expected "
+                              "key<TAB>{json}); ignoring the shard, its texts are segmented again")
+            return {}
+    return dict(line.split("\t", 1) for line in lines)
+
+
+def _from_cache(text: str, line: str, shard_dir: Path) -> SegmentedText | None:
+    """The cached analysis, or None (one warning) if its JSON is broken."""
+    try:
+        return SegmentedText.from_json(text, line)
+    except (ValueError, KeyError, TypeError) as error:
+        _warn_once(shard_dir, f"segment cache {shard_dir} holds a broken entry ({error}); "
+                              "segmenting that text again")
+        return None
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_once(where: Path, message: str) -> None:
+    if str(where) not in _WARNED:
+        _WARNED.add(str(where))
+        warnings.warn(message, SegmentCacheWarning, stacklevel=3)
 
 
 def _cache_key(text: str) -> str:
