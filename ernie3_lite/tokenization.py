@@ -16,6 +16,7 @@ from; every token made from that piece gets the piece's original span.
 
 from __future__ import annotations
 
+import codecs
 import functools
 import unicodedata
 from collections import Counter
@@ -137,7 +138,7 @@ class CharTokenizer:
         differ from the BERT file's own; special tokens the file lacks are added.
         """
         # a regular file of bounded size: a vocab.txt symlinked to /dev/zero is refused unread
-        lines = read_bytes(path).decode("utf-8-sig").splitlines()
+        lines = _vocab_lines(path, read_bytes(path))
         if not lines:
             _vocab_error(path, 1, "empty vocabulary file")
         if "\t" in lines[0]:
@@ -251,11 +252,30 @@ def _safe_cut(text: str, start: int, longest_word: int, *, window: int = 256) ->
     return None
 
 
+def _vocab_lines(path: str | Path, data: bytes) -> list[str]:
+    """The lines of a vocab file: UTF-8 (a BOM is dropped), split at LF only (a token may be
+    any other character, U+2028 too) with a CR before it dropped. An undecodable byte (a GBK
+    vocab.txt) names its line, as the data readers do."""
+    data = data.removeprefix(codecs.BOM_UTF8)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        lineno = data.count(b"\n", 0, error.start) + 1
+        _vocab_error(path, lineno, f"not valid UTF-8 (byte {data[error.start]:#04x}: "
+                                   f"{error.reason}); vocab files are UTF-8")
+    lines = [line.removesuffix("\r") for line in text.split("\n")]
+    return lines[:-1] if lines and not lines[-1] else lines
+
+
+def _is_number(text: str) -> bool:
+    return text.isascii() and text.isdigit()  # "²".isdigit() too, but int("²") fails
+
+
 def _parse_ernie_vocab(path: str | Path, lines: list[str]) -> list[str]:
     seen: dict[str, int] = {}
     for lineno, line in enumerate(lines, start=1):
         fields = line.split("\t")
-        if len(fields) != 2 or not fields[0] or not fields[1].strip().isdigit():
+        if len(fields) != 2 or not fields[0] or not _is_number(fields[1].strip()):
             _vocab_error(path, lineno, f"expected 'token<TAB>id', got {line!r}")
         if int(fields[1]) != lineno - 1:
             _vocab_error(path, lineno, f"expected id {lineno - 1}, got {fields[1].strip()}")

@@ -16,10 +16,11 @@ from functools import cached_property
 from pathlib import Path
 
 from ernie3_lite.data.formats import (
+    ALIGNED_KEYS,
     DataFormatError,
     NewsDocument,
     numbered_lines,
-    read_jsonl,
+    read_aligned,
     read_news,
 )
 from ernie3_lite.data.masking import EncodedText, encode_segmented
@@ -27,7 +28,7 @@ from ernie3_lite.data.peoples_daily import split_sentences
 from ernie3_lite.data.segmentation import Segmenter
 from ernie3_lite.tokenization import CharTokenizer
 
-ALIGNED_KEYS = ("head", "relation", "tail", "sentence")
+__all__ = ["ALIGNED_KEYS", "NEWS_TASKS", "PretrainingCorpus", "check_splits_have_records"]
 NEWS_TASKS = ("kmlm", "dlm", "sr", "sd")  # the tasks built from the news documents; UKTP is not
 
 
@@ -87,7 +88,7 @@ class PretrainingCorpus:
     @cached_property
     def aligned(self) -> list[dict]:
         """(triple, sentence) pairs found by distant supervision, for UKTP (§3.2.3)."""
-        return read_jsonl(self.files["aligned"], required_keys=ALIGNED_KEYS)
+        return read_aligned(self.files["aligned"])
 
     @property
     def segmenter(self) -> Segmenter:

@@ -252,6 +252,33 @@ def read_triples(path: PathLike) -> list[Triple]:
     return triples
 
 
+# ---- aligned (triple, sentence) pairs ---------------------------------------------------------
+ALIGNED_KEYS = ("head", "relation", "tail", "sentence")
+SPAN_KEYS = ("head_span", "tail_span")
+
+
+def read_aligned(path: PathLike, *, spans: bool = False) -> list[dict]:
+    """kg/aligned_*.jsonl: {"head", "relation", "tail", "sentence"} non-empty strings, and
+    "head_span" / "tail_span" [start, end] inside the sentence where given (required with
+    ``spans=True``: the cloze queries cut the sentence there). Other keys pass through."""
+    records = []
+    for lineno, rec in _json_records(path, [*ALIGNED_KEYS, *(SPAN_KEYS if spans else ())]):
+        bad = [k for k in ALIGNED_KEYS if not (isinstance(rec.get(k), str) and rec[k].strip())]
+        bad += [k for k in SPAN_KEYS if (spans or k in rec) and not _is_span(rec.get(k),
+                                                                             rec.get("sentence"))]
+        if bad:
+            raise DataFormatError(f"expected non-empty strings {list(ALIGNED_KEYS)} and spans "
+                                  f"[start, end] inside the sentence; bad: {bad}", path=path,
+                                  line=lineno)
+        records.append(rec)
+    return records
+
+
+def _is_span(span: object, text: object) -> bool:
+    return (isinstance(span, list) and len(span) == 2 and all(type(x) is int for x in span)
+            and isinstance(text, str) and 0 <= span[0] < span[1] <= len(text))
+
+
 # ---- People's Daily news JSONL -----------------------------------------------------------------
 NEWS_KEYS = ("doc_id", "headline", "paragraphs", "entities")
 

@@ -55,6 +55,18 @@ def _fmt(value) -> str:
     return str(value)
 
 
+def require_in_graph(triples: list[tuple[str, str, str]], graph: list, path: Path,
+                     graph_path: Path) -> None:
+    """Every queried triple must be in the graph: its relation's tails are the candidates."""
+    from ernie3_lite.data.formats import DataFormatError
+
+    known = {(t.head, t.relation, t.tail) for t in graph}
+    for k, triple in enumerate(triples, start=1):
+        if tuple(triple) not in known:
+            raise DataFormatError(f"record {k}: the triple {tuple(triple)} is not in "
+                                  f"{graph_path} (its tails are the candidates)", path=path)
+
+
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence]) -> str:
     """A GitHub markdown table; floats with 3 decimals."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -74,16 +86,19 @@ def ranking_rows(prefix: Sequence, result: dict) -> list[list]:
 
 def read_zeroshot(args) -> tuple[list, list]:
     """(reviews, cloze queries) of the split, at most `limit` of each, neither empty."""
-    from ernie3_lite.data.formats import read_classification, read_jsonl, read_triples
+    from ernie3_lite.data.formats import read_aligned, read_classification, read_triples
     from ernie3_lite.evaluation.kg_queries import aligned_cloze_queries
-    from ernie3_lite.evaluation.probe import ALIGNED_KEYS
 
     data = Path(args.data)
     reviews = data / "reviews" / f"{args.split}.tsv"
     examples = require(read_classification(reviews)[: args.limit], reviews, "reviews")
     aligned = data / "kg" / f"aligned_{args.split}.jsonl"
-    records = read_jsonl(aligned, required_keys=ALIGNED_KEYS)
-    queries = aligned_cloze_queries(records, read_triples(data / "kg" / "triples.tsv"))
+    records = read_aligned(aligned, spans=True)
+    graph_path = data / "kg" / "triples.tsv"
+    graph = read_triples(graph_path)
+    require_in_graph([(r["head"], r["relation"], r["tail"]) for r in records], graph, aligned,
+                     graph_path)
+    queries = aligned_cloze_queries(records, graph)
     return examples, require(queries[: args.limit], aligned, "cloze sentences")
 
 
@@ -134,7 +149,14 @@ def read_probe(args):
     from ernie3_lite.evaluation.probe import load_probe_data
 
     data = load_probe_data(args.data, split=args.split)
-    path = Path(args.data) / "kg" / f"probe_{args.split}.tsv"
+    kg = Path(args.data) / "kg"
+    path = kg / f"probe_{args.split}.tsv"
+    require_in_graph([(t.head, t.relation, t.tail) for t in data.triples], data.graph, path,
+                     kg / "triples.tsv")
+    for name, records in ((f"aligned_{args.split}.jsonl", data.aligned),
+                          ("aligned_train.jsonl", data.training_aligned)):
+        require_in_graph([(r["head"], r["relation"], r["tail"]) for r in records], data.graph,
+                         kg / name, kg / "triples.tsv")
     return replace(data, triples=require(data.triples[: args.limit], path, "triples"))
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ernie3_lite.data.build import NEWS_HELD_OUT_PCT, split_of
-from ernie3_lite.data.formats import Triple, read_jsonl, read_triples
+from ernie3_lite.data.formats import Triple, read_aligned, read_triples
 from ernie3_lite.evaluation.cloze import ClozeQuery, evaluate_cloze
 from ernie3_lite.evaluation.kg_queries import (
     WINDOW,
@@ -131,6 +131,5 @@ def load_probe_data(data_dir: str | Path, *, split: str = "test") -> ProbeData:
     kg = Path(data_dir) / "kg"
     return ProbeData(triples=read_triples(kg / f"probe_{split}.tsv"),
                      graph=read_triples(kg / "triples.tsv"),
-                     aligned=read_jsonl(kg / f"aligned_{split}.jsonl", required_keys=ALIGNED_KEYS),
-                     training_aligned=read_jsonl(kg / "aligned_train.jsonl",
-                                                 required_keys=ALIGNED_KEYS))
+                     aligned=read_aligned(kg / f"aligned_{split}.jsonl", spans=True),
+                     training_aligned=read_aligned(kg / "aligned_train.jsonl", spans=True))
