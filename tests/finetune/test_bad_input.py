@@ -133,3 +133,15 @@ def test_cli_optimizer_numbers_name_the_field(flag, message, capsys):
     with pytest.raises(SystemExit) as stop:
         cli_main(["--config", str(SENTIMENT), flag], run=False, instantiate=False)
     assert stop.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_a_malformed_pretrained_config_names_file_and_line(tmp_path, capsys):
+    folder = tmp_path / "pretrained"
+    shutil.copytree(ROOT / "ernie3_lite" / "pretrained" / "nano", folder)
+    (folder / "config.json").write_text('{"max_seq_len": 128,\n', encoding="utf-8")
+    with pytest.raises(SystemExit) as stop:
+        cli_main(["--config", str(SENTIMENT), f"--model.init_args.pretrained={folder}"],
+                 run=False, instantiate=False)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.count("\n") == 1, err
+    assert f"{folder / 'config.json'}:2:" in err and "not valid JSON" in err
