@@ -108,8 +108,9 @@ def zeroshot(args, model, tokenizer, inputs: tuple[list, list]) -> None:
     from ernie3_lite.evaluation.zeroshot import (
         REVIEW_VERBALIZERS,
         accuracy_report,
-        context_free_scores,
-        label_scores,
+        calibrated_scores,
+        context_free_log_likelihood,
+        label_log_likelihoods,
     )
 
     data = Path(args.data)
@@ -118,15 +119,16 @@ def zeroshot(args, model, tokenizer, inputs: tuple[list, list]) -> None:
     started = time.perf_counter()
     rows = []
     for verbalizer in REVIEW_VERBALIZERS:
-        labels, scores = label_scores(model, tokenizer, [ex.text for ex in examples], verbalizer)
-        plain = accuracy_report(labels, scores, gold)
-        calibrated = accuracy_report(
-            labels, scores - context_free_scores(model, tokenizer, verbalizer)[None, :], gold)
+        labels, scores = label_log_likelihoods(model, tokenizer, [ex.text for ex in examples],
+                                               verbalizer)  # score="filled", the paper's
+        plain = accuracy_report(labels, scores.mean(), gold)
+        free = context_free_log_likelihood(model, tokenizer, verbalizer)
+        calibrated = accuracy_report(labels, calibrated_scores(scores, free), gold)
         rows.append([verbalizer.name, plain["accuracy"], calibrated["accuracy"], plain["chance"],
                      plain["majority"], plain["predicted"], calibrated["predicted"]])
     print(f"## Zero-shot review sentiment: reviews/{args.split}.tsv of {data}, n = {len(gold)}\n")
-    print("Label word after the review, lowest per-token perplexity wins; calibrated = minus the "
-          "word's context-free score.\n")
+    print("Label word after the review, lowest per-token perplexity of the filled text wins; "
+          "calibrated = the word's context-free log-probability removed first.\n")
     print(markdown_table(["verbaliser (1 / 0)", "accuracy", "calibrated", "chance", "majority",
                           "predicted", "predicted (calibrated)"], rows))
     print(f"\n({time.perf_counter() - started:.1f} s)\n")

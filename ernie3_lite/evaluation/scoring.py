@@ -22,7 +22,7 @@ for the bidirectional NLU stacks: a batched score equals the score computed alon
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
@@ -127,8 +127,13 @@ def continuation_log_likelihood(model: Ernie3Model, contexts: Sequence[TokenIds]
 @torch.inference_mode()
 def shared_context_log_likelihood(model: Ernie3Model, context: TokenIds,
                                   continuations: Sequence[TokenIds], *, bos_id: int,
-                                  pad_id: int = 0, batch_size: int = 64) -> SequenceScores:
+                                  pad_id: int = 0, batch_size: int = 64,
+                                  score_context: bool = False) -> SequenceScores:
     """log p(continuations[i] | [bos] + context) for many continuations of ONE context.
+
+    ``score_context=True`` scores the context's own tokens too: log p(context + continuation[i]
+    | [bos]) over all of them (the context as kept, see below), the whole filled text ERNIE 3.0
+    §4.3 ranks by per-token perplexity; the context's share comes from the same prefill.
 
     The same numbers as `continuation_log_likelihood` with the context repeated, but the context
     runs once: its keys/values are cached (`model.decoding.prefill`, exact because relative
@@ -145,6 +150,8 @@ def shared_context_log_likelihood(model: Ernie3Model, context: TokenIds,
         logits, cache = prefill(model, prompt_ids,
                                 task_type_ids=torch.full_like(prompt_ids, nlg_task))
         first_lp = logits[0, -1].log_softmax(dim=-1)  # (V,) for each continuation's first token
+        context_lp = logits[0, :-1].log_softmax(dim=-1)[torch.arange(len(prompt) - 1),
+                                                         prompt_ids[0, 1:]].sum()  # ()
         order = sorted(range(len(continuations)), key=lambda i: -len(continuations[i]))
         for first in range(0, len(order), batch_size):
             rows = order[first:first + batch_size]
@@ -167,7 +174,22 @@ def shared_context_log_likelihood(model: Ernie3Model, context: TokenIds,
                                   later_lp.gather(-1, ids[:, 1:, None])[..., 0]], dim=1)  # (B, L)
             total[rows] = token_lp.masked_fill(padding, 0.0).sum(dim=1)
     lengths = torch.tensor([len(c) for c in continuations], dtype=torch.float)
+    if score_context:  # the kept context's tokens after [bos], the same for every continuation
+        return SequenceScores(log_likelihood=total + context_lp,
+                              num_tokens=lengths + (len(prompt) - 1))
     return SequenceScores(log_likelihood=total, num_tokens=lengths)
+
+
+def best_option(evaluate: Callable[[str], float], options: Sequence[str]) -> tuple[str, dict]:
+    """(the option with the highest `evaluate(option)`, first on ties; {option: value}).
+
+    For choosing a setting such as the scoring rule on the *valid* split, so that the test
+    split is read once, with the choice already made.
+    """
+    if not options:
+        raise ValueError("no options to choose from")
+    results = {option: float(evaluate(option)) for option in options}
+    return max(options, key=lambda option: results[option]), results
 
 
 def _expand(key_values: list[tuple[Tensor, Tensor]], batch: int) -> list[tuple[Tensor, Tensor]]:

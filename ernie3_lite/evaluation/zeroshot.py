@@ -2,15 +2,20 @@
 
 For classification ERNIE 3.0 maps every label to a meaningful name and ranks the texts filled
 with each name by per-token perplexity, as CPM and PanGu-alpha do. Here: the NLG network reads
-``[SEP] text`` and scores each label's *verbalisation*, a short label word (好评 / 差评), as the
-continuation; the label whose word has the highest mean log-probability (lowest per-token
-perplexity) wins. A `Verbalizer` is a set of label words, not corpus text.
+``[SEP] text`` once and then each label's *verbalisation*, a short label word (好评 / 差评); the
+label with the highest mean log-probability (lowest per-token perplexity) wins. ``score`` says
+over which tokens: ``"filled"`` (default, the paper's) the whole filled text ``text + word``,
+``"continuation"`` the word alone. Label words of different lengths (满意 / 不满意) can rank
+differently under the two; `choose_score` picks one on the valid split. A `Verbalizer` is a set
+of label words, not corpus text.
 
-``calibrate=True`` subtracts each label word's context-free score,
-``log p(word | [SEP]) / len(word)``, from its score given the text: a per-label bias
-correction in the spirit of contextual calibration (Zhao et al. 2021, arXiv 2102.09690, who
-estimate the bias from a content-free input) and of domain-conditional PMI (Holtzman et al.
-2021, arXiv 2104.08315). Without it a model that simply prefers one word predicts one class.
+``calibrate=True`` removes each label word's context-free log-probability
+``log p(word | [SEP])`` from the scored log-likelihood before dividing by the tokens scored:
+(log p(filled) - log p(word)) / n. For ``"continuation"`` that is the word's mean given the
+text minus its mean without. A per-label bias correction in the spirit of contextual
+calibration (Zhao et al. 2021, arXiv 2102.09690, who estimate the bias from a content-free
+input) and of domain-conditional PMI (Holtzman et al. 2021, arXiv 2104.08315). Without it a
+model that simply prefers one word predicts one class.
 """
 
 from __future__ import annotations
@@ -23,7 +28,13 @@ import torch
 from torch import Tensor
 
 from ernie3_lite.data.formats import ClassificationExample
-from ernie3_lite.evaluation.scoring import shared_context_log_likelihood
+from ernie3_lite.evaluation.scoring import (
+    SequenceScores,
+    best_option,
+    shared_context_log_likelihood,
+)
+
+SCORES = ("filled", "continuation")
 
 
 @dataclass(frozen=True)
@@ -51,39 +62,64 @@ def _words(verbalizer: Verbalizer | Mapping[str, str]) -> Mapping[str, str]:
     return verbalizer.words if isinstance(verbalizer, Verbalizer) else verbalizer
 
 
-def label_scores(model, tokenizer, texts: Sequence[str],
-                 verbalizer: Verbalizer | Mapping[str, str], *,
-                 calibrate: bool = False) -> tuple[list[str], Tensor]:
-    """(labels, scores (N, L)): mean log-probability of each label word after each text.
+def label_log_likelihoods(model, tokenizer, texts: Sequence[str],
+                          verbalizer: Verbalizer | Mapping[str, str], *,
+                          score: str = "filled") -> tuple[list[str], SequenceScores]:
+    """(labels, log-likelihoods and token counts (N, L)) of each label word after each text,
+    with the text's own tokens included for ``score="filled"``.
 
     Texts too long for the model lose their first characters (the end, next to the label word,
     is kept), the same ones for every label word: as many are kept as fit the longest word.
     """
+    if score not in SCORES:
+        raise ValueError(f"score={score!r} must be one of {SCORES}")
     words = _words(verbalizer)
     labels = list(words)
     word_ids = [tokenizer.encode(words[label]) for label in labels]
     # one text, every label word: the text runs once and the words share its cached keys/values
-    scores = torch.stack([
-        shared_context_log_likelihood(model, tokenizer.encode(text), word_ids,
-                                      bos_id=tokenizer.sep_id, pad_id=tokenizer.pad_id).mean()
-        for text in texts])  # (N, L)
+    per_text = [shared_context_log_likelihood(model, tokenizer.encode(text), word_ids,
+                                              bos_id=tokenizer.sep_id, pad_id=tokenizer.pad_id,
+                                              score_context=score == "filled")
+                for text in texts]
+    return labels, SequenceScores(torch.stack([s.log_likelihood for s in per_text]),
+                                  torch.stack([s.num_tokens for s in per_text]))  # (N, L) each
+
+
+def label_scores(model, tokenizer, texts: Sequence[str],
+                 verbalizer: Verbalizer | Mapping[str, str], *, calibrate: bool = False,
+                 score: str = "filled") -> tuple[list[str], Tensor]:
+    """(labels, scores (N, L)): mean log-probability per scored token (see module doc)."""
+    labels, scores = label_log_likelihoods(model, tokenizer, texts, verbalizer, score=score)
     if calibrate:
-        scores = scores - context_free_scores(model, tokenizer, verbalizer)[None, :]  # (N, L)
-    return labels, scores
+        return labels, calibrated_scores(scores, context_free_log_likelihood(
+            model, tokenizer, verbalizer))
+    return labels, scores.mean()
+
+
+def calibrated_scores(scores: SequenceScores, free: SequenceScores) -> Tensor:
+    """(N, L): (log-likelihood - the word's context-free log-likelihood) / tokens scored."""
+    return (scores.log_likelihood - free.log_likelihood[None, :]) / scores.num_tokens
+
+
+def context_free_log_likelihood(model, tokenizer,
+                                verbalizer: Verbalizer | Mapping[str, str]) -> SequenceScores:
+    """(L,) log-probability of each label word right after [SEP], with no text."""
+    word_ids = [tokenizer.encode(word) for word in _words(verbalizer).values()]
+    return shared_context_log_likelihood(model, [], word_ids, bos_id=tokenizer.sep_id,
+                                         pad_id=tokenizer.pad_id)
 
 
 def context_free_scores(model, tokenizer, verbalizer: Verbalizer | Mapping[str, str]) -> Tensor:
     """(L,) mean log-probability of each label word right after [SEP], with no text."""
-    word_ids = [tokenizer.encode(word) for word in _words(verbalizer).values()]
-    return shared_context_log_likelihood(model, [], word_ids, bos_id=tokenizer.sep_id,
-                                         pad_id=tokenizer.pad_id).mean()
+    return context_free_log_likelihood(model, tokenizer, verbalizer).mean()
 
 
 def zero_shot_classify(model, tokenizer, texts: Sequence[str],
                        verbalizers: Verbalizer | Mapping[str, str], *,
-                       calibrate: bool = False) -> list[str]:
+                       calibrate: bool = False, score: str = "filled") -> list[str]:
     """The predicted label of each text: the argmax of `label_scores` (first label on ties)."""
-    labels, scores = label_scores(model, tokenizer, texts, verbalizers, calibrate=calibrate)
+    labels, scores = label_scores(model, tokenizer, texts, verbalizers, calibrate=calibrate,
+                                  score=score)
     return [labels[i] for i in scores.argmax(dim=1).tolist()]
 
 
@@ -108,8 +144,18 @@ def accuracy_report(labels: Sequence[str], scores: Tensor, gold: Sequence[str]) 
 
 def evaluate_zero_shot(model, tokenizer, examples: Sequence[ClassificationExample],
                        verbalizers: Verbalizer | Mapping[str, str], *,
-                       calibrate: bool = False) -> dict:
+                       calibrate: bool = False, score: str = "filled") -> dict:
     """`accuracy_report` of zero-shot predictions on labelled `examples`."""
     labels, scores = label_scores(model, tokenizer, [ex.text for ex in examples], verbalizers,
-                                  calibrate=calibrate)
-    return accuracy_report(labels, scores, [ex.label for ex in examples])
+                                  calibrate=calibrate, score=score)
+    return {**accuracy_report(labels, scores, [ex.label for ex in examples]), "score": score}
+
+
+def choose_score(model, tokenizer, valid_examples: Sequence[ClassificationExample],
+                 verbalizer: Verbalizer | Mapping[str, str], *,
+                 calibrate: bool = False) -> tuple[str, dict[str, float]]:
+    """("filled" or "continuation", {score: accuracy}): the rule with the higher accuracy on
+    the *valid* examples (the paper's "filled" on ties), to use on test."""
+    return best_option(lambda score: evaluate_zero_shot(
+        model, tokenizer, valid_examples, verbalizer, calibrate=calibrate,
+        score=score)["accuracy"], SCORES)

@@ -24,12 +24,13 @@ def real_query() -> ClozeQuery:
 def test_nlg_cloze_score_is_the_mean_log_prob_of_candidate_and_right_context(random_model,
                                                                              tokenizer):
     query = real_query()
-    scores = score_cloze(random_model, tokenizer, query, scorer="nlg")
+    scores = score_cloze(random_model, tokenizer, query, scorer="nlg", score="continuation")
     conts = [tokenizer.encode(c + query.right) for c in query.candidates]
     generic = continuation_log_likelihood(random_model, [tokenizer.encode(query.left)] * 5, conts,
                                           bos_id=tokenizer.sep_id)
     torch.testing.assert_close(scores, generic.mean(), rtol=0, atol=1e-4)
-    sums = score_cloze(random_model, tokenizer, query, scorer="nlg", normalize=False)
+    sums = score_cloze(random_model, tokenizer, query, scorer="nlg", normalize=False,
+                       score="continuation")
     torch.testing.assert_close(sums, generic.log_likelihood, rtol=0, atol=1e-4)
 
 

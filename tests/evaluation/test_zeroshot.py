@@ -39,8 +39,10 @@ def by_hand(model, tokenizer, text: str, word: str) -> float:
 
 
 def test_label_scores_are_mean_log_probs_of_each_label_word(random_model, tokenizer):
+    """score="continuation"; the default "filled" is tested in test_filled_score.py."""
     assert max(len(tokenizer.encode(t)) for t in TEXTS) > random_model.config.max_seq_len
-    labels, scores = label_scores(random_model, tokenizer, TEXTS, VERBALIZER)
+    labels, scores = label_scores(random_model, tokenizer, TEXTS, VERBALIZER,
+                                  score="continuation")
     assert labels == list(VERBALIZER.words) and scores.shape == (len(TEXTS), 2)
     expected = torch.tensor([[by_hand(random_model, tokenizer, t, VERBALIZER.words[label])
                               for label in labels] for t in TEXTS])
@@ -49,16 +51,19 @@ def test_label_scores_are_mean_log_probs_of_each_label_word(random_model, tokeni
 
 def test_prediction_is_the_argmax_and_calibration_subtracts_the_context_free_score(
         random_model, tokenizer):
-    labels, raw = label_scores(random_model, tokenizer, TEXTS, VERBALIZER)
-    predicted = zero_shot_classify(random_model, tokenizer, TEXTS, VERBALIZER)
+    cont = {"score": "continuation"}
+    labels, raw = label_scores(random_model, tokenizer, TEXTS, VERBALIZER, **cont)
+    predicted = zero_shot_classify(random_model, tokenizer, TEXTS, VERBALIZER, **cont)
     assert predicted == [labels[int(row.argmax())] for row in raw]
     free = torch.tensor([by_hand(random_model, tokenizer, "", VERBALIZER.words[label])
                          for label in labels])
     torch.testing.assert_close(context_free_scores(random_model, tokenizer, VERBALIZER), free,
                                rtol=0, atol=1e-4)
-    _, calibrated = label_scores(random_model, tokenizer, TEXTS, VERBALIZER, calibrate=True)
+    _, calibrated = label_scores(random_model, tokenizer, TEXTS, VERBALIZER, calibrate=True,
+                                 **cont)
     torch.testing.assert_close(calibrated, raw - free[None, :], rtol=0, atol=1e-4)
-    assert zero_shot_classify(random_model, tokenizer, TEXTS, VERBALIZER, calibrate=True) == [
+    assert zero_shot_classify(random_model, tokenizer, TEXTS, VERBALIZER, calibrate=True,
+                              **cont) == [
         labels[int(row.argmax())] for row in calibrated]
 
 
