@@ -8,6 +8,12 @@ the news documents, the aligned (triple, sentence) pairs and the vocabulary live
 ``unit_spans=False`` gives every text no word / phrase / entity unit, so the masker can only pick
 single characters: BERT's character-level masking, the baseline ERNIE 1.0 (arXiv 1904.09223
 §4) compares knowledge masking with.
+
+``poetry_share`` > 0 adds classical poems (`poetry/<split>.jsonl`, the second register) to the
+text of the document LM and the knowledge masked LM, about that many poem characters per news
+character (the first poems of the split file, which is in hash order, so the genres mix), spread
+evenly between the news documents. Sentence reordering and distance stay on news: across
+registers "another document" would be told apart by style alone. 0, the default, is news only.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from ernie3_lite.data.formats import (
 )
 from ernie3_lite.data.masking import EncodedText, encode_segmented
 from ernie3_lite.data.peoples_daily import split_sentences
+from ernie3_lite.data.poetry import read_poems
 from ernie3_lite.data.segmentation import Segmenter
 from ernie3_lite.tokenization import CharTokenizer
 
@@ -69,9 +76,12 @@ class PretrainingCorpus:
         tokenizer: CharTokenizer | None = None,
         segmenter: Segmenter | None = None,
         unit_spans: bool = True,
+        poetry_share: float = 0.0,
     ):
+        if not poetry_share >= 0:
+            raise ValueError(f"poetry_share={poetry_share!r} must be >= 0")
         self.data_dir, self.split = Path(data_dir), split
-        self.unit_spans = unit_spans
+        self.unit_spans, self.poetry_share = unit_spans, poetry_share
         self.tokenizer = tokenizer or CharTokenizer.from_file(self.data_dir / "vocab.txt")
         self._segmenter = segmenter
         self._encoded: dict[str, EncodedText] = {}
@@ -116,15 +126,38 @@ class PretrainingCorpus:
             out.append([s for s in sentences if s])
         return out
 
+    @cached_property
+    def poem_sentences(self) -> list[list[str]]:
+        """The poems `poetry_share` asks for, each as its list of sentences (couplets, mostly)."""
+        if not self.poetry_share:
+            return []
+        budget = self.poetry_share * sum(len("".join(d)) for d in self.document_sentences)
+        out: list[list[str]] = []
+        for poem in read_poems(self.data_dir / "poetry" / f"{self.split}.jsonl"):
+            if budget <= 0:
+                break
+            out.append([p[s:e].strip() for p in poem.paragraphs for s, e in split_sentences(p)])
+            budget -= len(poem.text())
+        return [sentences for sentences in out if any(sentences)]
+
+    @cached_property
+    def lm_documents(self) -> list[list[str]]:
+        """The documents of the two LM tasks: news, with the poems spread evenly between them
+        (a poem j of n sits at (j + 0.5) / n of the way through the news)."""
+        news, poems = self.document_sentences, self.poem_sentences
+        if not poems:
+            return news
+        slots = [(i / len(news), 0, i) for i in range(len(news))]
+        slots += [((j + 0.5) / len(poems), 1, j) for j in range(len(poems))]
+        return [(news if kind == 0 else poems)[k] for _, kind, k in sorted(slots)]
+
     def sentences(self) -> list[str]:
         """All sentences in document order (knowledge masked LM packs them per document)."""
-        return [s for doc in self.document_sentences for s in doc]
+        return [s for doc in self.lm_documents for s in doc]
 
     def document_tokens(self) -> list[list[int]]:
         """Each document as one token list, headline and paragraphs joined (document LM)."""
-        return [
-            self.tokenizer.encode("".join(sentences)) for sentences in self.document_sentences
-        ]
+        return [self.tokenizer.encode("".join(sentences)) for sentences in self.lm_documents]
 
     def encode(self, text: str) -> EncodedText:
         """Token ids plus word / phrase / entity units of `text`, computed once per text

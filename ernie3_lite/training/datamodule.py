@@ -73,6 +73,7 @@ class Ernie3DataModule(L.LightningDataModule):
         val_batches: int = 4,
         num_workers: int = 0,
         masking_units: str = "mixed",
+        poetry_share: float = 0.0,
     ):
         """
         Args:
@@ -91,6 +92,10 @@ class Ernie3DataModule(L.LightningDataModule):
             num_workers: DataLoader worker processes for training (the batches do not change).
             masking_units: "mixed" (characters, phrases, entities: `MaskingConfig`'s mix) or
                 "char" (single characters only) for KMLM and UKTP's masked sentences.
+            poetry_share: Classical-poem characters per news character in the document LM and
+                KMLM text (`PretrainingCorpus`); 0 = news only. Above 0 the tokenizer is the
+                folder's vocab_poetry.txt (vocab.txt's ids, then poetry characters), so the
+                model's vocab_size grows with it.
         """
         super().__init__()
         _check_int("batch_size", batch_size, minimum=1)
@@ -106,8 +111,12 @@ class Ernie3DataModule(L.LightningDataModule):
         if masking_units not in MASKING_UNITS:
             raise ValueError(f"{NAME}.masking_units={masking_units!r} must be one of "
                              f"{MASKING_UNITS}")
+        if isinstance(poetry_share, bool) or not isinstance(poetry_share, int | float) \
+                or not 0 <= poetry_share < math.inf:
+            raise ValueError(f"{NAME}.poetry_share={poetry_share!r} must be a number >= 0")
         self.save_hyperparameters()
         self.data_dir = _resolve_data_dir(data_dir)
+        self.poetry_share = float(poetry_share)
         self.task_weights = _resolve_weights(task_weights)
         self.tasks = tuple(t for t in TASKS if self.task_weights[t] > 0)
         check_splits_have_records(self.data_dir, self.tasks)  # before hours of segmenting
@@ -116,7 +125,11 @@ class Ernie3DataModule(L.LightningDataModule):
         self.val_batches, self.num_workers = val_batches, num_workers
         self.relation_prob, self.masking_units = uktp_relation_prob, masking_units
         self.num_sr_classes = num_reorder_classes(max_segments)  # k, for the SR head
-        self.tokenizer = CharTokenizer.from_file(self.data_dir / "vocab.txt")
+        vocab = self.data_dir / ("vocab_poetry.txt" if poetry_share else "vocab.txt")
+        if not vocab.is_file():
+            raise FileNotFoundError(f"{NAME}.poetry_share={poetry_share}: no {vocab.name} in "
+                                    f"{self.data_dir} (build it with the poetry corpus: npm)")
+        self.tokenizer = CharTokenizer.from_file(vocab)
         self.vocab_size = self.tokenizer.vocab_size
         self._segmenter: Segmenter | None = None
         self._train: MultiTaskStream | None = None
@@ -209,7 +222,8 @@ class Ernie3DataModule(L.LightningDataModule):
     def _corpus(self, split: str) -> PretrainingCorpus:
         return PretrainingCorpus(self.data_dir, split=split, tokenizer=self.tokenizer,
                                  segmenter=self.segmenter,
-                                 unit_spans=self.masking_units == "mixed")
+                                 unit_spans=self.masking_units == "mixed",
+                                 poetry_share=self.poetry_share)
 
     def _stream(self, split: str, *, rank: int, world_size: int) -> MultiTaskStream:
         data = TaskData.from_corpus(

@@ -128,7 +128,7 @@ def pack_documents(
     """KMLM texts: each document's sentences packed into chunks of <= max_tokens, so examples
     are long runs of real text (the sentences' ids go into `known` on the way)."""
     chunks = []
-    for sentences in corpus.document_sentences:
+    for sentences in corpus.lm_documents:  # news, and poems when the corpus has poetry_share
         encoded = [corpus.encode(s) for s in sentences]
         known.update((s, list(e.ids)) for s, e in zip(sentences, encoded, strict=True))
         chunks += [c for c in pack_texts(encoded, max_tokens=max_tokens) if c.ids]

@@ -141,3 +141,27 @@ def test_poetry_vocab_keeps_every_id_of_the_shipped_vocab_and_covers_poems(shipp
     ids = [i for part in shipped.values() for p in part for i in extended.encode(p.text())]
     old = [i for part in shipped.values() for p in part for i in base.encode(p.text())]
     assert ids.count(extended.unk_id) / len(ids) < 0.01 < 0.02 < old.count(base.unk_id) / len(old)
+
+
+def test_poetry_share_adds_poems_to_the_lm_text_only():
+    from ernie3_lite.data.corpus import PretrainingCorpus
+    from ernie3_lite.training.datamodule import Ernie3DataModule
+
+    vocab = CharTokenizer.from_file(DATA_SAMPLES / "vocab_poetry.txt")
+    news = PretrainingCorpus(DATA_SAMPLES, tokenizer=vocab)
+    mixed = PretrainingCorpus(DATA_SAMPLES, tokenizer=vocab, poetry_share=0.25)
+    assert news.lm_documents is news.document_sentences and not news.poem_sentences
+    assert mixed.document_sentences == news.document_sentences  # SR and SD stay on news
+    chars = sum(len("".join(d)) for d in mixed.poem_sentences)
+    news_chars = sum(len("".join(d)) for d in news.document_sentences)
+    assert 0.25 * news_chars <= chars < 0.25 * news_chars + 2000
+    lm = mixed.lm_documents
+    assert len(lm) == len(news.document_sentences) + len(mixed.poem_sentences)
+    where = [i for i, doc in enumerate(lm) if doc in mixed.poem_sentences]
+    assert where[0] < len(lm) // 10 and where[-1] > len(lm) * 9 // 10  # spread, not appended
+    assert len(mixed.document_tokens()) == len(lm)
+    assert Ernie3DataModule(poetry_share=0.25).vocab_size == vocab.vocab_size
+    assert Ernie3DataModule().vocab_size == CharTokenizer.from_file(
+        DATA_SAMPLES / "vocab.txt").vocab_size
+    with pytest.raises(ValueError, match="poetry_share"):
+        Ernie3DataModule(poetry_share=-1)
