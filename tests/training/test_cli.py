@@ -39,8 +39,8 @@ def test_every_config_parses_and_passes_the_checks(path):
     assert config.trainer.default_root_dir == str(Path("runs") / path.stem)
     assert config.checkpoint.dirpath == str(Path("runs") / path.stem / "checkpoints")
     assert config.checkpoint.save_last is True
-    if path.stem in GPU_CONFIGS:  # the GPU path: bf16 autocast and fused attention
-        assert config.trainer.precision == "bf16-mixed"
+    if path.stem in GPU_CONFIGS:  # the GPU path: bf16 autocast (auto) and fused attention
+        assert config.trainer.precision == "auto"
         assert config.model.config_overrides["attention_impl"] == "sdpa"
         assert config.compile is False
 
