@@ -81,3 +81,27 @@ def test_gpu_check_quick_counts_positions_and_flops_through_the_cli(tmp_path):
     # stack and one task stack, 4 layers of 4·32·32 (attention) + 2·32·64 (FFN) weights
     assert result["flops_per_step"] > 6 * 4 * 8192 * result["positions_per_step"]
     assert 0 < result["mfu"] == pytest.approx(result["achieved_tflops"] / 0.001, rel=0.01)
+
+
+@pytest.mark.slow
+def test_learning_speed_quick_trains_both_models_and_plots(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    runs = []
+    for model, ablation in (("gpt", []), ("ernie", ["--ablation", "plain-head"])):
+        out = tmp_path / f"{model}.json"
+        done = subprocess.run([sys.executable, "benchmarks/learning_speed.py", "--quick",
+                               "--model", model, *ablation, "--out", str(out)], cwd=ROOT,
+                              env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+        assert re.search(r"tokens per CPU-second; final held-out ppl \d+\.\d$", done.stdout, re.M)
+        runs.append(out)
+        result = json.loads(out.read_text())
+        curve = result["curve"]
+        assert [p["step"] for p in curve] == [0, 3, 6] and curve[-1]["tokens"] == 6 * 16 * 128
+        assert curve[-1]["ppl"] < curve[0]["ppl"]  # a few steps already beat the random init
+    plot = tmp_path / "curves.png"
+    done = subprocess.run([sys.executable, "benchmarks/learning_speed.py", "--plot",
+                           *map(str, runs), "--plot-out", str(plot)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert plot.stat().st_size > 10_000
