@@ -43,8 +43,11 @@ def test_prefill_equals_a_full_forward_with_the_nlg_task_ids(tokenizer, model, n
     assert cache.length == ids.size(1)
     assert cache.task_type_ids.tolist() == [int(TaskType.NLG)]
     with torch.no_grad():
-        no_task = model.lm_logits(model.forward_nlg(ids).hidden)[:, -1]
-    assert not torch.allclose(no_task, logits, atol=1e-4)  # the task ids matter
+        nlu_task = model.lm_logits(model.forward_nlg(
+            ids, task_type_ids=torch.full_like(ids, int(TaskType.NLU))).hidden)[:, -1]
+        default = model.lm_logits(model.forward_nlg(ids).hidden)[:, -1]
+    assert not torch.allclose(nlu_task, logits, atol=1e-4)  # the task ids matter
+    torch.testing.assert_close(default, logits, rtol=0, atol=1e-5)  # forward_nlg's default: NLG
 
 
 def test_a_long_prompt_equals_segment_by_segment_forward(tokenizer, model, news):
