@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "torch==$(TORCH_VERSION)"
-	$(PY) -m pip install --quiet -e ".[dev,notebooks,corpora]"
+	$(PY) -m pip install --quiet -e ".[dev,notebooks,corpora,baselines]"
 	touch $(STAMP)
 
 demo: setup
