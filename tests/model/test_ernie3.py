@@ -209,6 +209,7 @@ def expected_parameters(config: Ernie3Config) -> tuple[int, int]:
 
     d_u, vocab = config.universal.d_model, config.vocab_size
     embeddings = (vocab + config.type_vocab_size + config.num_task_types) * d_u
+    embeddings += 2 * d_u if config.embedding_norm else 0  # the LayerNorm on their sum
 
     def projection(d_task: int) -> int:
         return 0 if d_task == d_u else d_u * d_task + d_task
