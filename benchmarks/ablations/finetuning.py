@@ -77,5 +77,7 @@ def scratch_overrides(pretrained: Path, preset: str) -> dict[str, Any]:
     """Config fields of the `pretrained` folder that differ from `preset`'s: with them a model
     from scratch has exactly the pre-trained one's architecture (same width, depth, max_seq_len)."""
     saved = json.loads((pretrained / "config.json").read_text(encoding="utf-8"))
+    # fields the file leaves out take their defaults (embedding_norm: off for older exports)
+    saved = Ernie3Config.from_dict(saved).to_dict()
     base = Ernie3Config.from_name(preset).to_dict()
     return {key: value for key, value in saved.items() if base.get(key) != value}

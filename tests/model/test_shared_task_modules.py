@@ -57,8 +57,10 @@ def test_nlg_path_is_the_nlu_stack_under_a_causal_mask():
     torch.testing.assert_close(nlg.hidden, by_hand, rtol=0, atol=1e-6)
     # the mask is the only difference: a 1-token input cannot see anything else either way
     with torch.no_grad():
-        one_nlg = model.forward_nlg(ids[:, :1]).hidden
-        one_nlu = model.forward_nlu(ids[:, :1]).hidden
+        # the same task type on both paths (each defaults to its own, `TaskType`)
+        one = ids[:, :1]
+        one_nlg = model.forward_nlg(one, task_type_ids=torch.zeros_like(one)).hidden
+        one_nlu = model.forward_nlu(one, task_type_ids=torch.zeros_like(one)).hidden
     torch.testing.assert_close(one_nlg, one_nlu, rtol=0, atol=1e-6)
     assert not torch.allclose(nlg.hidden, nlu.hidden, atol=1e-4)  # but it does matter
     separate = make_model(shared=False)
