@@ -112,6 +112,7 @@ def pretrain(
     batch_size: int = 8,
     max_len: int = 128,
     seg_len: int = 128,
+    dlm_batch_size: int = 4,
     lr: float = 1e-3,
     seed: int = 0,
     out_dir: str | Path = "runs/pretrain",
@@ -133,6 +134,8 @@ def pretrain(
     `max_time` ("DD:HH:MM:SS") stops early; the LR schedule still decays over `max_steps`.
     `precision` is Lightning's, or "auto": bf16-mixed on a CPU with native bf16 (~2.4x the
     fp32 tokens/s, benchmarks/README.md), 32-true elsewhere (`training/precision.py`).
+    `dlm_batch_size` rows of the document-LM stream of `seg_len` tokens each step (beside
+    `batch_size` rows of `max_len` for each NLU task: the DLM's share of the step's tokens).
     Per-task losses are recorded every `log_every` steps. `init_from`: a `save_pretrained`
     directory whose weights start the run (continued pre-training; its config must be the
     preset's after overrides, or the load fails naming the mismatching tensors).
@@ -156,7 +159,8 @@ def pretrain(
     L.seed_everything(seed, workers=True, verbose=False)
     torch.set_float32_matmul_precision("high")
     datamodule = Ernie3DataModule(data_dir=str(data_dir), batch_size=batch_size, max_len=max_len,
-                                  seg_len=seg_len, seed=seed, task_weights=task_weights,
+                                  seg_len=seg_len, dlm_batch_size=dlm_batch_size, seed=seed,
+                                  task_weights=task_weights,
                                   masking_units=masking_units)
     datamodule.prepare_data()
     datamodule.setup("fit")
