@@ -73,14 +73,18 @@ def dlm_perplexity(model: Ernie3Model, stream: list[int], *, seg_len: int | None
 
 @torch.inference_mode()
 def masked_lm_accuracy(model: Ernie3Model, corpus: PretrainingCorpus, *, max_len: int = 128,
-                       batch_size: int = 16, seed: int = 0) -> dict:
-    """{"acc", "n", "labels"}: top-1 accuracy on every knowledge-masked token of `corpus`,
-    and the masked tokens themselves (for `masked_lm_floor`)."""
+                       batch_size: int = 16, seed: int = 0,
+                       max_batches: int | None = None) -> dict:
+    """{"acc", "n", "labels"}: top-1 accuracy on every knowledge-masked token of `corpus`
+    (or of its first `max_batches` batches), and the masked tokens themselves (for
+    `masked_lm_floor`)."""
     model.eval()
     builder = KnowledgeMaskedLM(corpus.tokenizer, max_len=max_len, seed=seed)
     texts = [chunk for sentences in corpus.document_sentences
              for chunk in pack_texts((corpus.encode(s) for s in sentences),
                                      max_tokens=max_len - 2)]
+    if max_batches is not None:
+        texts = texts[:batch_size * max_batches]
     correct, labels = 0, []
     for start in range(0, len(texts), batch_size):
         batch = builder.batch(texts[start:start + batch_size])
