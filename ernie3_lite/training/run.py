@@ -128,6 +128,7 @@ def pretrain(
     masking_units: str = "mixed",
     checkpoint_every: int | None = None,
     ckpt_path: str | Path | None = None,
+    poetry_share: float = 0.0,
 ) -> PretrainRun:
     """Train `preset` on all five tasks; progressive learning over `warmup_steps`.
 
@@ -145,6 +146,8 @@ def pretrain(
     length, batch size and dropout at full size from step 0 (the LR still warms up over
     `warmup_steps`), the baseline of ERNIE 3.0 §3.3.1's progressive learning. masking_units:
     "mixed" (ERNIE 1.0 knowledge masking) or "char" (characters only) for KMLM and UKTP.
+    poetry_share: classical-poem characters per news character in the DLM and KMLM text (the
+    second register of #13; above 0 the vocabulary is the folder's vocab_poetry.txt).
 
     checkpoint_every: also write `out_dir/checkpoints/last.ckpt` every this many steps (None:
     only at the end), so that a killed run can go on: call again with the same arguments and
@@ -161,7 +164,7 @@ def pretrain(
     datamodule = Ernie3DataModule(data_dir=str(data_dir), batch_size=batch_size, max_len=max_len,
                                   seg_len=seg_len, dlm_batch_size=dlm_batch_size, seed=seed,
                                   task_weights=task_weights,
-                                  masking_units=masking_units)
+                                  masking_units=masking_units, poetry_share=poetry_share)
     datamodule.prepare_data()
     datamodule.setup("fit")
     # the model must accept the longest segment the data will feed it

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -37,12 +38,37 @@ def train(args: argparse.Namespace) -> None:
     run = pretrain(args.data, preset="nano", max_steps=args.steps, warmup_steps=args.warmup,
                    max_time=args.max_time, lr=args.lr, out_dir=args.out, val_every=args.val_every,
                    progress_bar=True, precision=args.precision, init_from=args.init_from,
-                   checkpoint_every=args.checkpoint_every, ckpt_path=resume_from)
-    history = {"train": run.history.train, "val": run.history.val,
+                   checkpoint_every=args.checkpoint_every, ckpt_path=resume_from,
+                   batch_size=args.batch_size, max_len=args.max_len,
+                   dlm_batch_size=args.dlm_batch_size, seg_len=args.seg_len,
+                   poetry_share=args.poetry_share)
+    history = {"vocab": vocab_name(args.poetry_share), "machine": machine(),
+               "train": run.history.train, "val": run.history.val,
                "seconds": run.history.seconds, "steps": run.trainer.global_step,
-               "command": " ".join(["python -m ernie3_lite.training.ship", *sys.argv[1:]]),
+               "command": " ".join(["python -m ernie3_lite.training.ship", *args.argv]),
                "init_from": args.init_from, "precision": run.trainer.precision}
     (Path(args.out) / "history.json").write_text(json.dumps(history), encoding="utf-8")
+
+
+def machine() -> str:
+    """What trained it, for training.json: the CPU (or GPU), its cores and torch's threads."""
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name()} (CUDA)"
+    cpu = next((line.split(":", 1)[1].strip() for line in _cpuinfo().splitlines()
+                if line.startswith("model name")), "unknown CPU")
+    return f"{cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, no GPU"
+
+
+def _cpuinfo() -> str:
+    try:
+        return Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def vocab_name(poetry_share: float) -> str:
+    """The data folder's vocabulary a run trains with: poetry adds its characters."""
+    return "vocab_poetry.txt" if poetry_share else "vocab.txt"
 
 
 def final_losses(history: dict, *, window: int = 50) -> dict[str, float]:
@@ -61,7 +87,8 @@ def final_losses(history: dict, *, window: int = 50) -> dict[str, float]:
 def export(args: argparse.Namespace) -> None:
     run_dir = Path(args.run)
     history = json.loads((run_dir / "history.json").read_text(encoding="utf-8"))
-    tokenizer = CharTokenizer.from_file(Path(args.data) / "vocab.txt")
+    # the vocabulary the run trained with (runs before the poetry corpus have no "vocab" key)
+    tokenizer = CharTokenizer.from_file(Path(args.data) / history.get("vocab", "vocab.txt"))
     with tempfile.TemporaryDirectory() as tmp:
         export_from_checkpoint(run_dir / "checkpoints" / "last.ckpt", tmp, tokenizer=tokenizer)
         model = Ernie3Model.from_pretrained(tmp)
@@ -74,12 +101,14 @@ def export(args: argparse.Namespace) -> None:
         "started_from": previous or None,
         "data": "full build of data_samples/README.md (python -m ernie3_lite.data build "
                 "--out data/full), train split",
+        "vocab": history.get("vocab", "vocab.txt"),
         "steps": history["steps"], "train_seconds": round(history["seconds"]),
         # the whole pre-training, this run and every run it continued
         "total_steps": history["steps"] + previous.get("total_steps", previous.get("steps", 0)),
         "total_train_seconds": round(history["seconds"]) + previous.get(
             "total_train_seconds", previous.get("train_seconds", 0)),
-        "machine": "2 CPU cores, 1 torch thread, no GPU", "precision": history.get("precision"),
+        "machine": history.get("machine", "2 CPU cores, 1 torch thread, no GPU"),
+        "precision": history.get("precision"),
         "final_losses": final_losses(history), "dtype": "bfloat16 (loaded as float32)",
     }
     model.to(torch.bfloat16).save_pretrained(args.out, tokenizer=tokenizer, extra=info)
@@ -98,6 +127,19 @@ def main(argv: list[str] | None = None) -> None:
         cmd.add_argument("--warmup", type=int, default=250)
         cmd.add_argument("--lr", type=float, default=1e-3)
     commands.choices["train"].add_argument("--out", default="runs/shipped_nano")
+    # the recipe (benchmarks/README.md, "How to spend a CPU-hour"): the tasks' shares of a step
+    recipe = commands.choices["train"].add_argument_group("recipe")
+    recipe.add_argument("--batch-size", dest="batch_size", type=int, default=8,
+                        help="rows per NLU task and step")
+    recipe.add_argument("--max-len", dest="max_len", type=int, default=128,
+                        help="tokens per NLU row")
+    recipe.add_argument("--dlm-batch-size", dest="dlm_batch_size", type=int, default=4,
+                        help="document-LM rows per step")
+    recipe.add_argument("--seg-len", dest="seg_len", type=int, default=128,
+                        help="document-LM tokens per row (its memory is as long)")
+    recipe.add_argument("--poetry-share", dest="poetry_share", type=float, default=0.0,
+                        help="poem characters per news character in the DLM and KMLM text "
+                             "(needs a build with the poetry corpus)")
     commands.choices["train"].add_argument("--max-time", dest="max_time", default="00:01:15:00")
     commands.choices["train"].add_argument("--val-every", dest="val_every", type=int, default=250)
     commands.choices["train"].add_argument("--precision", default="auto",
@@ -114,6 +156,7 @@ def main(argv: list[str] | None = None) -> None:
     commands.choices["export"].add_argument("--run", default="runs/shipped_nano")
     commands.choices["export"].add_argument("--out", default="ernie3_lite/pretrained/nano")
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # what training.json records
     (train if args.command == "train" else export)(args)
 
 

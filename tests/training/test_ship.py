@@ -32,3 +32,17 @@ def test_a_continued_run_records_where_it_started_and_the_totals(tmp_path):
     assert second["total_train_seconds"] == first["train_seconds"] + second["train_seconds"]
     assert set(second["final_losses"]) >= {"train/kmlm_loss", "val/uktp_acc"}
     Ernie3Model.from_pretrained(second_dir)  # safetensors + config, nothing unpickled
+
+
+@pytest.mark.slow
+def test_a_poetry_run_exports_the_poetry_vocabulary_and_its_recipe(tmp_path):
+    """With --poetry-share the run trains on vocab_poetry.txt; export must ship that file (not
+    the data folder's vocab.txt, whose [UNK] id is a poetry character in the model)."""
+    info, out = train_and_export(tmp_path, "poetry", "--poetry-share", "0.3",
+                                 "--dlm-batch-size", "2", "--seg-len", "32", "--batch-size", "2",
+                                 "--max-len", "64")
+    assert info["vocab"] == "vocab_poetry.txt"
+    assert (out / "vocab.txt").read_bytes() == (DATA_SAMPLES / "vocab_poetry.txt").read_bytes()
+    model = Ernie3Model.from_pretrained(out)
+    assert model.config.vocab_size == 8000
+    assert "--poetry-share 0.3" in info["command"] and "cores" in info["machine"]
