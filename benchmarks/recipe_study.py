@@ -16,6 +16,7 @@ decay must end when the budget does, or a recipe with slow steps is judged mid-s
 
     python benchmarks/recipe_study.py --data data/full --minutes 8 --recipes baseline,dlm-heavy
     python benchmarks/recipe_study.py --plot benchmarks/results/recipe_study.json
+    python benchmarks/recipe_study.py --merge a.json b.json   # two studies run side by side
     python benchmarks/recipe_study.py --quick      # seconds, on data_samples: the smoke test
 
 Writes benchmarks/results/recipe_study.{json,png} (``--out``). `--list` prints the recipes.
@@ -75,6 +76,10 @@ RECIPES = {r.name: r for r in [
     Recipe("dlm-heavy-dropout0", "dlm-heavy without dropout (about one pass over the data)",
            {**BASE, "dlm_batch_size": 16, "seg_len": 128,
             "config_overrides": {"dropout": 0.0}}),
+    Recipe("dlm-heavy-poetry", "dlm-heavy with 0.3 poetry characters per news character",
+           {**BASE, "dlm_batch_size": 16, "seg_len": 128, "poetry_share": 0.3}),
+    Recipe("dlm-only-heavy", "DLM 16 x 128 (~75 % of the tokens) and NLU batch 2",
+           {**BASE, "batch_size": 2, "dlm_batch_size": 16, "seg_len": 128}),
     Recipe("dlm-heavy-compile", "dlm-heavy with every layer under torch.compile (CPU inductor)",
            {**BASE, "dlm_batch_size": 16, "seg_len": 128}, compile=True),
 ]}
@@ -108,6 +113,13 @@ class Budget(L.Callback):
         if not self.fractions:
             trainer.should_stop = True
 
+    def on_train_end(self, trainer, pl_module) -> None:
+        # the planned steps can run out before the budget does (the calibration's steps are
+        # the progressive ramp's short ones): the end of training is then the last point
+        if self.fractions:
+            self.fractions.clear()
+            self._record(trainer, pl_module, self.used())
+
     def _record(self, trainer, pl_module, used: float) -> None:
         if self.evaluate is None:
             return
@@ -128,14 +140,17 @@ class CompileLayers(L.Callback):
         compile_layers(pl_module)
 
 
-def evaluator(data_dir: Path, *, mlm_docs: int):
-    """A function model -> {"dlm_ppl", "mlm_acc"} on the valid split of `data_dir`."""
+def evaluator(data_dir: Path, *, mlm_docs: int, dlm_tokens: int, vocab: str = "vocab.txt"):
+    """A function model -> {"dlm_ppl", "mlm_acc"} on the news valid split of `data_dir`: the
+    first `dlm_tokens` tokens of its document-LM stream (the whole stream, ~93 k tokens, takes
+    ~150 CPU-s at one segment at a time) and the first `mlm_docs` documents.
+    `vocab`: the file the recipe trained with (vocab_poetry.txt when it reads poetry)."""
     cache: dict[str, Any] = {}
 
     def evaluate(model) -> dict[str, float]:
         if not cache:
-            tokenizer = CharTokenizer.from_file(data_dir / "vocab.txt")
-            cache["stream"] = dlm_stream(data_dir, "valid", tokenizer)
+            tokenizer = CharTokenizer.from_file(data_dir / vocab)
+            cache["stream"] = dlm_stream(data_dir, "valid", tokenizer)[:dlm_tokens + 1]
             corpus = PretrainingCorpus(data_dir, split="valid", tokenizer=tokenizer)
             corpus.document_sentences = corpus.document_sentences[:mlm_docs]
             cache["corpus"] = corpus
@@ -161,13 +176,15 @@ def seconds_per_step(recipe: Recipe, data_dir: Path, *, steps: int, work: Path) 
 
 
 def run_recipe(recipe: Recipe, data_dir: Path, *, minutes: float, seed: int, mlm_docs: int,
-               calibration_steps: int) -> dict:
+               calibration_steps: int, dlm_tokens: int = 20_000) -> dict:
     print(f"== {recipe.name}: {recipe.why}", flush=True)
     budget_s = 60.0 * minutes
     with tempfile.TemporaryDirectory(prefix="recipe_") as tmp:
         per_step = seconds_per_step(recipe, data_dir, steps=calibration_steps, work=Path(tmp))
         steps = max(int(budget_s / per_step), 20)
-        budget = Budget(budget_s, evaluate=evaluator(data_dir, mlm_docs=mlm_docs))
+        vocab = "vocab_poetry.txt" if recipe.kwargs.get("poetry_share") else "vocab.txt"
+        budget = Budget(budget_s, evaluate=evaluator(data_dir, mlm_docs=mlm_docs,
+                                                    dlm_tokens=dlm_tokens, vocab=vocab))
         extra = [CompileLayers()] if recipe.compile else []
         wall = time.perf_counter()
         run = pretrain(data_dir, max_steps=steps, warmup_steps=max(steps // 10, 1), seed=seed,
@@ -204,16 +221,28 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--minutes", type=float, default=8.0, help="CPU minutes per recipe")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--mlm-docs", type=int, default=100, help="valid documents for MLM accuracy")
+    p.add_argument("--mlm-docs", type=int, default=50, help="valid documents for MLM accuracy")
+    p.add_argument("--dlm-tokens", type=int, default=20_000,
+                   help="valid document-LM tokens for the perplexity")
     p.add_argument("--calibration-steps", type=int, default=6)
     p.add_argument("--out", type=Path, default=RESULTS / "recipe_study.json")
     p.add_argument("--plot", type=Path, help="only plot an earlier JSON")
+    p.add_argument("--merge", type=Path, nargs="+",
+                   help="join the results of studies run side by side (one per core) into "
+                        "--out, and plot them")
     p.add_argument("--list", action="store_true")
     p.add_argument("--quick", action="store_true", help="seconds on data_samples (smoke test)")
     args = p.parse_args(argv)
     if args.list:
         for r in RECIPES.values():
             print(f"{r.name:22s} {r.why}")
+        return
+    if args.merge:
+        parts = [json.loads(path.read_text("utf-8")) for path in args.merge]
+        payload = {**parts[0], "command": " | ".join(part["command"] for part in parts),
+                   "results": [row for part in parts for row in part["results"]]}
+        write_payload(args.out, payload)
+        plot(payload["results"], args.out.with_suffix(".png"))
         return
     if args.plot:
         plot(json.loads(args.plot.read_text("utf-8"))["results"], args.plot.with_suffix(".png"))
@@ -231,7 +260,8 @@ def main(argv: list[str] | None = None) -> None:
     for name in names[:1] if args.quick else names:
         results.append(run_recipe(RECIPES[name], data, minutes=minutes, seed=args.seed,
                                   mlm_docs=3 if args.quick else args.mlm_docs,
-                                  calibration_steps=2 if args.quick else args.calibration_steps))
+                                  calibration_steps=2 if args.quick else args.calibration_steps,
+                                  dlm_tokens=2_000 if args.quick else args.dlm_tokens))
         if not args.quick:  # after each recipe: a killed study keeps what it measured
             write(args.out, results, args)
     if args.quick:
@@ -244,6 +274,10 @@ def write(out: Path, results: list[dict], args) -> None:
     payload = {"command": " ".join(["python benchmarks/recipe_study.py", *sys.argv[1:]]),
                "threads": args.threads, "cpu": _cpu(), "date": time.strftime("%Y-%m-%d"),
                "results": results}
+    write_payload(out, payload)
+
+
+def write_payload(out: Path, payload: dict) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(json.dumps(payload, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
