@@ -86,3 +86,15 @@ def test_rejects_bad_input():
         KneserNeyLM([1, 9], order=1, vocab_size=V)
     with pytest.raises(ValueError):
         KneserNeyLM(CORPUS, order=30, vocab_size=5275)
+
+
+def test_order_five_over_the_poetry_vocabulary_fits_and_ignores_how_ids_are_numbered():
+    """8000**5 > 2**63: codes count the training stream's distinct ids, not the vocabulary;
+    the same text under another numbering of an 8,000 vocabulary scores the same."""
+    spread = {i: 1000 * i + 7 for i in range(V)}  # ids up to 7,007
+    big = KneserNeyLM([spread[t] for t in CORPUS], order=5, vocab_size=8000)
+    small = KneserNeyLM(CORPUS, order=5, vocab_size=8000)
+    held_out = [1, 2, 3, 7, 1, 2, 6, 4, 4, 1, 0, 2]  # 0, 6 and 7 never seen in training
+    assert big.distribution([spread[t] for t in [3, 1, 2]]).sum() == pytest.approx(1.0, abs=1e-12)
+    assert big.perplexity([spread[t] for t in held_out]) == pytest.approx(
+        small.perplexity(held_out), rel=1e-12)
