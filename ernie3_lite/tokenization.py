@@ -193,6 +193,29 @@ class CharTokenizer:
             size *= 4
         return self.encode(text)[:max_tokens]
 
+    def encode_tail(self, text: str, max_tokens: int) -> list[int]:
+        """``encode(text)[-max_tokens:]``, tokenizing only as much of `text`'s end as those need
+        (zero-shot scoring keeps a long review's end, next to the label word).
+
+        The suffix starts where a character that is not a letter (nor a combining mark)
+        begins a token: there the suffix's tokens are exactly the full text's last tokens, as
+        nothing before it can join them. Too few tokens (whitespace), and a 4x longer suffix
+        is tried; text with no such start in 256 characters is tokenized whole.
+        """
+        if max_tokens < 1:
+            return []
+        size = 4 * max_tokens + 64  # NFKC can make one character several tokens (½ -> 1⁄2)
+        while size < len(text):
+            cut = _safe_tail_cut(text, len(text) - size)
+            if cut is None:
+                break
+            ids = self.encode(text[cut:])
+            if len(ids) >= max_tokens:
+                return ids[len(ids) - max_tokens:]
+            size *= 4
+        ids = self.encode(text)
+        return ids[max(len(ids) - max_tokens, 0):]
+
     @functools.cached_property
     def _longest_word(self) -> int:
         """Letters in the longest letter-run token of the vocabulary (1 if it has none)."""
@@ -248,6 +271,20 @@ def _safe_cut(text: str, start: int, longest_word: int, *, window: int = 256) ->
             return k
         run = text[max(k - longest_word - 1, 0) : k]
         if len(run) > longest_word and run.isascii() and run.isalpha():
+            return k
+    return None
+
+
+def _safe_tail_cut(text: str, start: int, *, window: int = 256) -> int | None:
+    """The last k in (start - window, start] where ``text[k:]`` tokenizes to exactly the
+    tokens of `text` that begin at k or later: text[k] is neither a combining mark (it would
+    join the character before) nor, once normalised, a letter (a letter run is tokenized as a
+    whole, so a run cut in two could change). None if there is none."""
+    for k in range(start, max(start - window, 0), -1):
+        if unicodedata.combining(text[k]):
+            continue
+        first = normalize(text[k])[:1]
+        if first and not _is_letter(first):
             return k
     return None
 

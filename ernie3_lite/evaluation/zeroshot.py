@@ -77,7 +77,9 @@ def label_log_likelihoods(model, tokenizer, texts: Sequence[str],
     labels = list(words)
     word_ids = [tokenizer.encode(words[label]) for label in labels]
     # one text, every label word: the text runs once and the words share its cached keys/values
-    per_text = [shared_context_log_likelihood(model, tokenizer.encode(text), word_ids,
+    # only the end can fit beside a label word: a 50 MB review is not tokenized whole
+    keep = model.config.max_seq_len
+    per_text = [shared_context_log_likelihood(model, tokenizer.encode_tail(text, keep), word_ids,
                                               bos_id=tokenizer.sep_id, pad_id=tokenizer.pad_id,
                                               score_context=score == "filled")
                 for text in texts]

@@ -201,6 +201,7 @@ def test_the_tokenizer_takes_any_text(text, n):
     assert all(0 <= i < TOKENIZER.vocab_size for i in ids)
     TOKENIZER.decode(ids)
     assert TOKENIZER.encode_head(text, n) == ids[:n]
+    assert TOKENIZER.encode_tail(text, n) == (ids[max(len(ids) - n, 0):] if n else [])
 
 
 # ---- the fine-tuning and evaluation readers -------------------------------------------------
