@@ -3,6 +3,11 @@
     python -m ernie3_lite.evaluation report                  # data/full, the shipped nano
     python -m ernie3_lite.evaluation report --skip-finetune  # the cheap rows only (minutes)
     python -m ernie3_lite.evaluation report --quick          # data_samples, seconds: smoke test
+    python -m ernie3_lite.evaluation report --sections finetune --no-pretrained --out A
+    python -m ernie3_lite.evaluation report --merge A.json    # A's rows join this run's
+
+(`--merge` lets the slow fine-tuning rows run in pieces, on other cores or sessions: a row
+this run measures replaces the merged one, and each fine-tuning start is kept separately.)
 
 (also `python benchmarks/quality.py ...`). Rows, each computed by this command on the same
 splits as its baselines (issue 13; ERNIE 3.0 arXiv 2107.02137 §3.2, §4.2, §4.3):
@@ -37,11 +42,13 @@ from pathlib import Path
 import torch
 
 from ernie3_lite import DATA_SAMPLES, PACKAGE_ROOT, PRETRAINED_NANO
+from ernie3_lite.atomic import atomic_write_text
 
 DEFAULT_OUT = PACKAGE_ROOT.parent / "benchmarks" / "results" / "quality"
 FULL_DATA = PACKAGE_ROOT.parent / "data" / "full"
 KN_ORDERS = (2, 3, 5)
 FINETUNE_TASKS = ("sentiment", "ner", "headline")
+SECTIONS = ("lm", "probe", "zeroshot", "baselines", "finetune")
 
 
 def language_model_rows(model, tokenizer, data: Path, log=print) -> dict:
@@ -177,9 +184,12 @@ def finetune_rows(args, data: Path, log=print) -> dict:
     for task in args.tasks:
         kwargs = dict(data_dir=data, seeds=args.seeds, lrs=args.lrs, epochs=args.epochs,
                       max_train_examples=args.max_train_examples, log=log)
-        out[task] = {"pretrained": finetune_task(task, pretrained=args.model, **kwargs)}
+        out[task] = {}
+        if not args.no_pretrained:
+            out[task]["pretrained"] = finetune_task(task, pretrained=args.model, **kwargs)
         if not args.no_scratch:
-            out[task]["scratch"] = finetune_task(task, pretrained=None, **kwargs)
+            out[task]["scratch"] = finetune_task(task, pretrained=None, **kwargs,
+                                                 vocab_file=Path(args.model) / "vocab.txt")
     return out
 
 
@@ -198,13 +208,13 @@ def run(args) -> dict:
               "command": args.command_line, "seconds": {},
               "machine": f"{platform.machine()}, {torch.get_num_threads()} torch thread(s), "
                          f"torch {torch.__version__}"}
-    sections = [("lm", lambda: language_model_rows(model, tokenizer, data)),
-                ("probe", lambda: probe_rows(model, tokenizer, data, limit=args.probe_limit)),
-                ("zeroshot", lambda: zeroshot_rows(model, tokenizer, data, limit=args.limit)),
-                ("baselines", lambda: baseline_rows(data, crf_iterations=args.crf_iterations))]
-    if not args.skip_finetune:
-        sections.append(("finetune", lambda: finetune_rows(args, data)))
-    for name, measure in sections:
+    measures = {"lm": lambda: language_model_rows(model, tokenizer, data),
+                "probe": lambda: probe_rows(model, tokenizer, data, limit=args.probe_limit),
+                "zeroshot": lambda: zeroshot_rows(model, tokenizer, data, limit=args.limit),
+                "baselines": lambda: baseline_rows(data, crf_iterations=args.crf_iterations),
+                "finetune": lambda: finetune_rows(args, data)}
+    chosen = [name for name in args.sections if not (args.skip_finetune and name == "finetune")]
+    for name, measure in ((name, measures[name]) for name in chosen):
         started = time.perf_counter()
         print(f"[{name}]", flush=True)
         report[name] = measure()
@@ -212,11 +222,42 @@ def run(args) -> dict:
     return report
 
 
+def merge_reports(report: dict, earlier: Sequence[dict]) -> dict:
+    """`report` with the sections of `earlier` reports it did not measure; fine-tuning rows
+    merge per task and start (pre-trained, scratch). Refuses reports of another model."""
+    merged = {}
+    for other in (*earlier, report):  # later wins: this run's rows replace merged ones
+        if other["model"] != report["model"] or other["data"] != report["data"]:
+            raise SystemExit(f"--merge: a report of {other['model']} on {other['data']} cannot "
+                             f"join one of {report['model']} on {report['data']}")
+        for name in SECTIONS:
+            if name == "finetune" and name in other:
+                for task, starts in other[name].items():
+                    merged.setdefault(name, {}).setdefault(task, {}).update(starts)
+            elif name in other:
+                merged[name] = other[name]
+        seconds = merged.setdefault("seconds", {})
+        for name, took in other["seconds"].items():  # fine-tuning pieces add up
+            seconds[name] = seconds.get(name, 0) + took if name == "finetune" else took
+    commands = [other["command"] for other in earlier]
+    return {**report, **merged, "merged_commands": commands} if commands else report
+
+
 def _shown(path) -> str:
     """`path` relative to the repository root when it is inside it (as a user would type it)."""
     path = Path(path).resolve()
     root = PACKAGE_ROOT.parent.resolve()
     return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+
+def _read_report(path: Path) -> dict:
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(report, dict) or not {"model", "data", "command"} <= set(report):
+            raise ValueError("not a quality report (no model / data / command)")
+        return report
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"--merge {path}: {error}") from None
 
 
 def parser() -> argparse.ArgumentParser:
@@ -236,6 +277,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--max-train-examples", type=int, default=None)
     p.add_argument("--tasks", nargs="+", default=list(FINETUNE_TASKS), choices=FINETUNE_TASKS)
     p.add_argument("--no-scratch", action="store_true", help="no from-scratch fine-tuning")
+    p.add_argument("--no-pretrained", action="store_true",
+                   help="no fine-tuning of --model (only from scratch)")
+    p.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=SECTIONS,
+                   help="measure only these rows")
+    p.add_argument("--merge", type=Path, nargs="+", default=[],
+                   help="earlier report JSONs (same model and data) whose rows join this one")
     p.add_argument("--limit", type=int, default=None, help="zero-shot: first N reviews")
     p.add_argument("--probe-limit", type=int, default=None, help="probe: first N triples")
     p.add_argument("--crf-iterations", type=int, default=100)
@@ -257,11 +304,12 @@ def main(argv: Sequence[str] | None = None) -> dict:
         args.limit, args.crf_iterations, args.no_scratch = args.limit or 40, 20, True
         args.probe_limit = args.probe_limit or 4
     args.data = args.data or str(FULL_DATA)
-    report = run(args)
+    earlier = [_read_report(path) for path in args.merge]  # bad files fail before the work
+    report = merge_reports(run(args), earlier)
     markdown, report["targets"] = render(report)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(report, indent=1, ensure_ascii=False),
-                                             encoding="utf-8")
-    args.out.with_suffix(".md").write_text(markdown, encoding="utf-8")
+    atomic_write_text(args.out.with_suffix(".json"),
+                      json.dumps(report, indent=1, ensure_ascii=False))
+    atomic_write_text(args.out.with_suffix(".md"), markdown)
     print(markdown)
     return report

@@ -40,8 +40,12 @@ def _ner_test(module, data_dir: Path) -> float:
 def finetune_task(task: str, *, data_dir: Path, pretrained: str | Path | None,
                   seeds: Sequence[int], lrs: Sequence[float] = (1e-3,),
                   max_train_examples: int | None = None, epochs: int | None = None,
-                  precision: str = "auto", log=print) -> dict:
-    """{"valid", "test": `spread` over seeds, "lr", "valid_by_lr", "epochs", "train_s"}."""
+                  precision: str = "auto", vocab_file: str | Path | None = None,
+                  log=print) -> dict:
+    """{"valid", "test": `spread` over seeds, "lr", "valid_by_lr", "epochs", "train_s"}.
+
+    vocab_file: the tokenizer of a from-scratch run (the report gives the pre-trained
+    model's, so both starts read the same tokens)."""
     from ernie3_lite.finetune import finetune
 
     metric, default_epochs, batch_size = TASK_SETTINGS[task]
@@ -53,7 +57,7 @@ def finetune_task(task: str, *, data_dir: Path, pretrained: str | Path | None,
                 result = finetune(task, pretrained=pretrained, data_dir=data_dir,
                                   max_epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                                   out_dir=out, train_examples=max_train_examples,
-                                  precision=precision)
+                                  precision=precision, vocab_file=vocab_file)
                 # NER test is tagged later, only for the chosen configuration
                 test = result.module if task == "ner" else result.test[metric]
             runs.setdefault(lr, []).append((result.valid[metric], test, result.train_seconds))
@@ -66,4 +70,6 @@ def finetune_task(task: str, *, data_dir: Path, pretrained: str | Path | None,
             "test": spread([t for _, t, _ in chosen]), "lr": lr,
             "valid_by_lr": {f"{k:g}": v for k, v in valid_by_lr.items()}, "epochs": epochs,
             "train_s": sum(s for rows in runs.values() for _, _, s in rows),
-            "seeds": list(seeds), "max_train_examples": max_train_examples}
+            "seeds": list(seeds), "max_train_examples": max_train_examples,
+            "vocab": str(vocab_file or (Path(pretrained) if pretrained else data_dir) /
+                         "vocab.txt")}

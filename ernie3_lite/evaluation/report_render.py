@@ -95,6 +95,9 @@ def render(r: dict) -> tuple[str, list[dict]]:
             model = f"pre-trained {_ms(runs.get('pretrained', {}).get('test'))}"
             if "scratch" in runs:
                 model += f"; from scratch {_ms(runs['scratch']['test'])}"
+            subsets = {r.get("max_train_examples") for r in runs.values()} - {None}
+            if subsets:  # fine-tuned on the first N training examples only
+                model += f" (first {', '.join(map(str, sorted(subsets)))} training examples)"
             bases = ", ".join(f"{k}: {v['test']:.3f}" for k, v in base[task].items())
             lines.append(f"| {row} | {model} | {bases} |")
     if "probe" in r:

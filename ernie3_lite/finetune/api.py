@@ -82,6 +82,7 @@ def finetune(
     accelerator: str = "auto",
     val_every: int | None = None,
     train_examples: int | None = None,
+    vocab_file: str | Path | None = None,
 ) -> FinetuneResult:
     """Fine-tune on `task` ("sentiment", "ner" or "headline") and score valid and test.
 
@@ -93,6 +94,9 @@ def finetune(
     val_every: validate every this many steps (a learning curve in `history`); None: after
     every epoch; 0: never during training. The final weights are scored on valid and test.
     train_examples: train on the first N training records only (few-shot, quick checks).
+    vocab_file: the vocabulary of a model from scratch (default data_dir's vocab.txt; give the
+    pre-trained folder's to compare the two starts with one tokenizer). A pre-trained model
+    always uses its own.
     """
     if task not in TASKS:
         raise ValueError(f"task={task!r} must be one of {TASKS}")
@@ -101,7 +105,8 @@ def finetune(
     L.seed_everything(seed, workers=True, verbose=False)
     out_dir = Path(out_dir) if out_dir is not None else Path("runs") / f"finetune_{task}"
     data_path = resolve_data_dir(data_dir)
-    vocab = Path(pretrained) / "vocab.txt" if pretrained is not None else data_path / "vocab.txt"
+    vocab = (Path(pretrained) / "vocab.txt" if pretrained is not None
+             else Path(vocab_file) if vocab_file is not None else data_path / "vocab.txt")
     datamodule = FinetuneDataModule(task, data_dir=str(data_path), vocab_file=str(vocab),
                                     batch_size=batch_size, eval_batch_size=eval_batch_size,
                                     max_len=max_len, max_target_len=max_target_len,

@@ -51,3 +51,34 @@ def test_render_marks_skipped_rows_not_measured():
     assert met["zero-shot sentiment > 0.60"] is True
     assert met["NER span F1 >= CRF"] is None
     assert "not measured" in markdown
+
+
+def _piece(command: str, **sections) -> dict:
+    return {"model": "m", "data": "d", "command": command, "seconds": {}, **sections}
+
+
+def test_merge_joins_finetune_starts_and_lets_this_run_win():
+    from ernie3_lite.evaluation.report import merge_reports
+
+    scratch = _piece("a", finetune={"ner": {"scratch": {"test": 1}}}, lm={"old": True})
+    scratch["seconds"] = {"finetune": 10.0, "lm": 5.0}
+    now = _piece("b", finetune={"ner": {"pretrained": {"test": 2}}}, lm={"new": True})
+    now["seconds"] = {"finetune": 20.0, "lm": 1.0}
+    merged = merge_reports(now, [scratch])
+    assert merged["finetune"]["ner"] == {"scratch": {"test": 1}, "pretrained": {"test": 2}}
+    assert merged["lm"] == {"new": True}  # measured again: the merged row is replaced
+    assert merged["seconds"] == {"finetune": 30.0, "lm": 1.0}
+    assert merged["merged_commands"] == ["a"] and merged["command"] == "b"
+    assert merge_reports(now, []) is now
+
+
+def test_merge_refuses_another_model_and_bad_files(tmp_path):
+    from ernie3_lite.evaluation.report import main, merge_reports
+
+    with pytest.raises(SystemExit, match="cannot join"):
+        merge_reports(_piece("b"), [{**_piece("a"), "model": "other"}])
+    bad = tmp_path / "bad.json"
+    bad.write_text("[1, 2]", encoding="utf-8")
+    with pytest.raises(SystemExit, match="bad.json: not a quality report"):
+        main(["--merge", str(bad), "--out", str(tmp_path / "q")])
+    assert not (tmp_path / "q.json").exists()  # refused before any measurement or write

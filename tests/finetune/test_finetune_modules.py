@@ -60,6 +60,17 @@ def test_each_task_fine_tunes_end_to_end_from_scratch(task, tmp_path):
     assert evaluate(result.checkpoint, split="valid", max_len=48) == pytest.approx(result.valid)
 
 
+def test_from_scratch_can_read_another_vocabulary(tmp_path):
+    """The quality report trains the from-scratch start on the pre-trained model's vocabulary,
+    so the two starts differ only in their weights."""
+    poetry = DATA_SAMPLES / "vocab_poetry.txt"
+    result = finetune("sentiment", pretrained=None, preset="test", out_dir=tmp_path,
+                      vocab_file=poetry, **TINY)
+    size = CharTokenizer.from_file(poetry).vocab_size
+    assert size != TOK.vocab_size
+    assert result.module.tokenizer.vocab_size == result.module.config.vocab_size == size
+
+
 def test_ner_metrics_include_every_entity_type(tmp_path):
     result = finetune("ner", pretrained=None, preset="test", out_dir=tmp_path, **TINY)
     assert {"f1", "precision", "recall", "f1_LOC", "f1_ORG", "f1_PER"} <= set(result.valid)
