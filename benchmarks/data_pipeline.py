@@ -29,10 +29,10 @@ import torch
 
 from ernie3_lite import DATA_SAMPLES
 from ernie3_lite.data.formats import read_news
+from ernie3_lite.data.kmlm import KnowledgeMaskedLM, pack_texts
 from ernie3_lite.data.masking import IGNORE_INDEX, encode_segmented
 from ernie3_lite.data.peoples_daily import split_sentences
 from ernie3_lite.data.segmentation import Segmenter
-from ernie3_lite.data.tasks import KnowledgeMaskedLM, pack_texts
 from ernie3_lite.tokenization import CharTokenizer
 
 TARGET_MS = 50.0  # one batch of 32 x 512 from cached segmentation, one core

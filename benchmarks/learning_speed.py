@@ -41,7 +41,7 @@ from learning_speed_variants import ABLATIONS, build, parameter_groups
 
 from ernie3_lite import DATA_SAMPLES
 from ernie3_lite.data.corpus import PretrainingCorpus
-from ernie3_lite.data.tasks_document import DocumentStream
+from ernie3_lite.data.dlm import DocumentStream
 from ernie3_lite.tokenization import CharTokenizer
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,14 +16,10 @@ from pathlib import Path
 from ernie3_lite import DATA_SAMPLES
 from ernie3_lite.data.__main__ import stats
 from ernie3_lite.data.corpus import PretrainingCorpus
+from ernie3_lite.data.dlm import DocumentStream
+from ernie3_lite.data.kmlm import KnowledgeMaskedLM, KnowledgeTextPrediction
 from ernie3_lite.data.masking import render_masked_example
-from ernie3_lite.data.tasks import (
-    DocumentStream,
-    KnowledgeMaskedLM,
-    KnowledgeTextPrediction,
-    SentenceDistance,
-    SentenceReordering,
-)
+from ernie3_lite.data.sentence_tasks import SentenceDistance, SentenceReordering
 
 DISTANCE_NAMES = ("adjacent", "same document, not adjacent", "different documents")
 

@@ -28,9 +28,9 @@ import torch.nn.functional as F
 
 from ernie3_lite.data.collate import TaskType
 from ernie3_lite.data.corpus import PretrainingCorpus
+from ernie3_lite.data.dlm import DocumentStream
+from ernie3_lite.data.kmlm import KnowledgeMaskedLM, pack_texts
 from ernie3_lite.data.masking import IGNORE_INDEX
-from ernie3_lite.data.tasks import KnowledgeMaskedLM, pack_texts
-from ernie3_lite.data.tasks_document import DocumentStream
 from ernie3_lite.model.ernie3 import Ernie3Model
 from ernie3_lite.tokenization import CharTokenizer
 

@@ -38,7 +38,7 @@ from torch.utils.data import DataLoader
 from ernie3_lite import PACKAGE_ROOT
 from ernie3_lite.data.corpus import PretrainingCorpus, check_splits_have_records
 from ernie3_lite.data.segmentation import Segmenter
-from ernie3_lite.data.tasks import num_reorder_classes
+from ernie3_lite.data.sentence_tasks import num_reorder_classes
 from ernie3_lite.tokenization import CharTokenizer
 from ernie3_lite.training.multitask import (
     TASKS,

@@ -30,16 +30,11 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from ernie3_lite.data.collate import TaskType, collate
 from ernie3_lite.data.corpus import PretrainingCorpus, check_splits_have_records
+from ernie3_lite.data.dlm import DocumentStream
 from ernie3_lite.data.formats import DataFormatError
+from ernie3_lite.data.kmlm import KnowledgeMaskedLM, KnowledgeTextPrediction, pack_texts
 from ernie3_lite.data.masking import EncodedText
-from ernie3_lite.data.tasks import (
-    DocumentStream,
-    KnowledgeMaskedLM,
-    KnowledgeTextPrediction,
-    SentenceDistance,
-    SentenceReordering,
-    pack_texts,
-)
+from ernie3_lite.data.sentence_tasks import SentenceDistance, SentenceReordering
 
 TASKS = ("kmlm", "dlm", "sr", "sd", "uktp")
 NLU_TASKS = ("kmlm", "sr", "sd", "uktp")

@@ -12,9 +12,10 @@ from hypothesis import strategies as st
 from ernie3_lite import DATA_SAMPLES
 from ernie3_lite.data.collate import collate, join_segments, truncate_lengths
 from ernie3_lite.data.formats import read_news
+from ernie3_lite.data.kmlm import KnowledgeMaskedLM
 from ernie3_lite.data.masking import IGNORE_INDEX, EncodedText
 from ernie3_lite.data.peoples_daily import split_sentences
-from ernie3_lite.data.tasks import KnowledgeMaskedLM, SentenceDistance, SentenceReordering
+from ernie3_lite.data.sentence_tasks import SentenceDistance, SentenceReordering
 from ernie3_lite.tokenization import CharTokenizer
 
 

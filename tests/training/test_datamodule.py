@@ -11,8 +11,8 @@ import torch
 
 from ernie3_lite import DATA_SAMPLES
 from ernie3_lite.data.corpus import PretrainingCorpus
+from ernie3_lite.data.dlm import DocumentStream
 from ernie3_lite.data.masking import IGNORE_INDEX
-from ernie3_lite.data.tasks import DocumentStream
 from ernie3_lite.training.datamodule import TASKS, Ernie3DataModule, Progress
 
 for _name in ("lightning.pytorch", "lightning.fabric"):

@@ -1,6 +1,6 @@
 """`Ernie3PretrainModule` on real contract batches from data_samples/ (training/module.py).
 
-The batches are built here with the task builders (`data/tasks.py`) in the shape of the
+The batches are built here with the five tasks' builders (`ernie3_lite/data/`) in the shape of the
 DataModule -> LightningModule contract, so these tests do not depend on the DataModule.
 """
 
@@ -19,18 +19,13 @@ from torch import nn
 
 from ernie3_lite import DATA_SAMPLES
 from ernie3_lite.config import Ernie3Config
+from ernie3_lite.data.collate import collate
 from ernie3_lite.data.corpus import PretrainingCorpus
+from ernie3_lite.data.dlm import DocumentStream
+from ernie3_lite.data.kmlm import KnowledgeMaskedLM, KnowledgeTextPrediction, pack_texts
 from ernie3_lite.data.masking import IGNORE_INDEX
 from ernie3_lite.data.segmentation import Segmenter
-from ernie3_lite.data.tasks import (
-    DocumentStream,
-    KnowledgeMaskedLM,
-    KnowledgeTextPrediction,
-    SentenceDistance,
-    SentenceReordering,
-    collate,
-    pack_texts,
-)
+from ernie3_lite.data.sentence_tasks import SentenceDistance, SentenceReordering
 from ernie3_lite.model.attention import RelMultiHeadAttention
 from ernie3_lite.model.pretrained import export_from_checkpoint, load_pretrained
 from ernie3_lite.training.module import TASKS, Ernie3PretrainModule

@@ -1,4 +1,4 @@
-"""Document LM streams on real documents (ernie3_lite/data/tasks_document.py)."""
+"""Document LM streams on real documents (ernie3_lite/data/dlm.py)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from ernie3_lite import DATA_SAMPLES
 from ernie3_lite.data.collate import TaskType
+from ernie3_lite.data.dlm import DocumentStream
 from ernie3_lite.data.formats import read_news
-from ernie3_lite.data.tasks_document import DocumentStream
 from ernie3_lite.tokenization import CharTokenizer
 
 

@@ -1,20 +1,18 @@
-"""Example builders for the five ERNIE 3.0 pre-training tasks (arXiv 2107.02137 §3.2).
+"""Knowledge masked language modeling (KMLM, ERNIE 3.0 arXiv 2107.02137 §3.2.1).
 
-This module holds the two masked-LM tasks of the NLU network, knowledge masked LM (§3.2.1) and
-universal knowledge-text prediction (UKTP, §3.2.3), and re-exports the others:
+The NLU network's word-level task: ERNIE 1.0's knowledge masking (arXiv 1904.09223 §3.2) of
+``[CLS] text [SEP]``, where the units masked are characters, phrases and whole named entities
+(`masking.KnowledgeMasker`), with BERT's 80/10/10 replacement and labels on masked tokens only.
 
-| task                      | builder                   | module            |
-|---------------------------|---------------------------|-------------------|
-| knowledge masked LM       | `KnowledgeMaskedLM`       | here              |
-| document LM               | `DocumentStream`          | `tasks_document`  |
-| sentence reordering       | `SentenceReordering`      | `tasks_structure` |
-| sentence distance         | `SentenceDistance`        | `tasks_structure` |
-| UKTP                      | `KnowledgeTextPrediction` | here              |
+* `pack_texts`: consecutive texts (a document's sentences) concatenated into chunks of up to
+  ``max_len - 2`` tokens, so examples are long runs of real text.
+* `KnowledgeMaskedLM`: one masked example (`MaskedInput`, what `render_masked_example` shows) or
+  its dict of tensors (`input_ids`, `token_type_ids`, `task_type_ids` (T,) and `labels`), which
+  `collate` pads into batches. The builder owns a seeded `random.Random`.
 
-Builders return dicts of tensors (`input_ids`, `token_type_ids`, `task_type_ids` (T,) and `labels`),
-which `collate` pads into batches. Each builder owns a seeded `random.Random`. Texts come in as
-`EncodedText` (token ids + segmentation units, see `masking.encode_segmented`): segmenting is the
-slow part, so callers cache it.
+Texts come in as `EncodedText` (token ids + segmentation units, see `masking.encode_segmented`):
+segmenting is the slow part, so callers cache it. This module also holds, for now, the other
+masked-LM task, universal knowledge-text prediction (UKTP, §3.2.3).
 """
 
 from __future__ import annotations
@@ -26,7 +24,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ernie3_lite.data.collate import TaskType, collate, example_dict, join_segments
+from ernie3_lite.data.collate import collate, example_dict, join_segments
 from ernie3_lite.data.masking import (
     EncodedText,
     KnowledgeMasker,
@@ -35,21 +33,8 @@ from ernie3_lite.data.masking import (
     MaskingConfig,
     UnitSpans,
 )
-from ernie3_lite.data.tasks_document import DocumentStream
-from ernie3_lite.data.tasks_structure import (
-    SentenceDistance,
-    SentencePair,
-    SentenceReordering,
-    num_reorder_classes,
-    permutation_from_index,
-    permutation_index,
-)
 
-__all__ = [
-    "DocumentStream", "KnowledgeMaskedLM", "KnowledgeTextPrediction", "MaskedInput",
-    "SentenceDistance", "SentencePair", "SentenceReordering", "TaskType", "collate",
-    "num_reorder_classes", "pack_texts", "permutation_from_index", "permutation_index",
-]
+__all__ = ["KnowledgeMaskedLM", "KnowledgeTextPrediction", "MaskedInput", "pack_texts"]
 
 
 def pack_texts(texts: Iterable[EncodedText], *, max_tokens: int) -> Iterator[EncodedText]:

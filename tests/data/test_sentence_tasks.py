@@ -1,4 +1,4 @@
-"""Sentence reordering and distance on real documents (ernie3_lite/data/tasks_structure.py)."""
+"""Sentence reordering and distance on real documents (ernie3_lite/data/sentence_tasks.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from ernie3_lite import DATA_SAMPLES
 from ernie3_lite.data.formats import read_news
 from ernie3_lite.data.peoples_daily import split_sentences
-from ernie3_lite.data.tasks_structure import (
+from ernie3_lite.data.sentence_tasks import (
     ADJACENT,
     OTHER_DOCUMENT,
     SAME_DOCUMENT,
