@@ -17,9 +17,10 @@ from ernie3_lite import DATA_SAMPLES
 from ernie3_lite.data.__main__ import stats
 from ernie3_lite.data.corpus import PretrainingCorpus
 from ernie3_lite.data.dlm import DocumentStream
-from ernie3_lite.data.kmlm import KnowledgeMaskedLM, KnowledgeTextPrediction
+from ernie3_lite.data.kmlm import KnowledgeMaskedLM
 from ernie3_lite.data.masking import render_masked_example
 from ernie3_lite.data.sentence_tasks import SentenceDistance, SentenceReordering
+from ernie3_lite.data.uktp import KnowledgeTextPrediction
 
 DISTANCE_NAMES = ("adjacent", "same document, not adjacent", "different documents")
 

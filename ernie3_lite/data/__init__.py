@@ -11,7 +11,7 @@ each, named after the paper's task:
 | document LM (§3.2.1)                         | `DocumentStream`          | `dlm`            |
 | sentence reordering (§3.2.2)                 | `SentenceReordering`      | `sentence_tasks` |
 | sentence distance (§3.2.2)                   | `SentenceDistance`        | `sentence_tasks` |
-| universal knowledge-text prediction (§3.2.3) | `KnowledgeTextPrediction` | `kmlm`           |
+| universal knowledge-text prediction (§3.2.3) | `KnowledgeTextPrediction` | `uktp`           |
 
 The NLU builders return dicts of tensors (`input_ids`, `token_type_ids`, `task_type_ids` (T,) and
 `labels`), which `collate.collate` pads into batches; each owns a seeded `random.Random`.

@@ -32,9 +32,10 @@ from ernie3_lite.data.collate import TaskType, collate
 from ernie3_lite.data.corpus import PretrainingCorpus, check_splits_have_records
 from ernie3_lite.data.dlm import DocumentStream
 from ernie3_lite.data.formats import DataFormatError
-from ernie3_lite.data.kmlm import KnowledgeMaskedLM, KnowledgeTextPrediction, pack_texts
+from ernie3_lite.data.kmlm import KnowledgeMaskedLM, pack_texts
 from ernie3_lite.data.masking import EncodedText
 from ernie3_lite.data.sentence_tasks import SentenceDistance, SentenceReordering
+from ernie3_lite.data.uktp import KnowledgeTextPrediction
 
 TASKS = ("kmlm", "dlm", "sr", "sd", "uktp")
 NLU_TASKS = ("kmlm", "sr", "sd", "uktp")

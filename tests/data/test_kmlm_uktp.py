@@ -1,4 +1,4 @@
-"""Knowledge masked LM, UKTP and packing on real data (ernie3_lite/data/kmlm.py)."""
+"""Knowledge masked LM, UKTP and packing on real data (ernie3_lite/data/kmlm.py, uktp.py)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ from hypothesis import strategies as st
 from ernie3_lite import DATA_SAMPLES
 from ernie3_lite.data.collate import TaskType
 from ernie3_lite.data.formats import read_jsonl, read_news
-from ernie3_lite.data.kmlm import KnowledgeMaskedLM, KnowledgeTextPrediction, pack_texts
+from ernie3_lite.data.kmlm import KnowledgeMaskedLM, pack_texts
 from ernie3_lite.data.masking import IGNORE_INDEX, EncodedText, MaskingConfig, encode_segmented
 from ernie3_lite.data.peoples_daily import split_sentences
 from ernie3_lite.data.segmentation import Segmenter
+from ernie3_lite.data.uktp import KnowledgeTextPrediction
 from ernie3_lite.tokenization import CharTokenizer
 
 NEWS = DATA_SAMPLES / "news" / "train.jsonl"

@@ -22,10 +22,11 @@ from ernie3_lite.config import Ernie3Config
 from ernie3_lite.data.collate import collate
 from ernie3_lite.data.corpus import PretrainingCorpus
 from ernie3_lite.data.dlm import DocumentStream
-from ernie3_lite.data.kmlm import KnowledgeMaskedLM, KnowledgeTextPrediction, pack_texts
+from ernie3_lite.data.kmlm import KnowledgeMaskedLM, pack_texts
 from ernie3_lite.data.masking import IGNORE_INDEX
 from ernie3_lite.data.segmentation import Segmenter
 from ernie3_lite.data.sentence_tasks import SentenceDistance, SentenceReordering
+from ernie3_lite.data.uktp import KnowledgeTextPrediction
 from ernie3_lite.model.attention import RelMultiHeadAttention
 from ernie3_lite.model.pretrained import export_from_checkpoint, load_pretrained
 from ernie3_lite.training.module import TASKS, Ernie3PretrainModule
