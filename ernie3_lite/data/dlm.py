@@ -1,4 +1,4 @@
-"""Document language modeling data: contiguous streams for segment recurrence (ERNIE 3.0 §3.2.1).
+"""Document language modeling (DLM, ERNIE 3.0 arXiv 2107.02137 §3.2.1): contiguous streams.
 
 ERNIE 3.0 (arXiv 2107.02137 §3.2.1) trains the NLG network as a plain left-to-right LM over long
 documents, with ERNIE-Doc's recurrence memory (arXiv 2012.15688). Memory only helps if segment
@@ -10,6 +10,10 @@ left to right, L tokens at a time. Nothing is shuffled; the model resets its mem
 Under DDP every rank gets its own B rows: the stream is cut into ``world_size * B`` pieces and
 rank r takes pieces ``r*B .. r*B + B - 1``, so ranks are disjoint and all run the same number of
 steps. The < world_size * B tokens left over at the end of the stream are dropped.
+
+`DocumentStream` lays out the rows and reads them a fixed `seg_len` at a time; `dlm_segment` cuts
+one segment of any length at any offset, which is how pre-training (`training.multitask`) reads
+the same rows when progressive learning changes the segment length from step to step.
 """
 
 from __future__ import annotations
@@ -77,13 +81,19 @@ class DocumentStream:
 
     def __iter__(self) -> Iterator[dict[str, Tensor | bool]]:
         for k in range(len(self)):
-            start = k * self.seg_len
-            stop = min(start + self.seg_len, self.num_targets)
-            inputs = self.rows[:, start:stop].contiguous()  # (B, L)
-            yield {
-                "input_ids": inputs,
-                # (B, L) the token after each input, in the same row
-                "labels": self.rows[:, start + 1 : stop + 1].contiguous(),
-                "task_type_ids": torch.full_like(inputs, int(TaskType.NLG)),
-                "reset": k == 0,  # a new pass: memory from before belongs to other text
-            }
+            segment = dlm_segment(self.rows, start=k * self.seg_len, length=self.seg_len)
+            yield segment | {"reset": k == 0}  # a plain bool here; a new pass resets memory
+
+
+def dlm_segment(rows: Tensor, *, start: int, length: int) -> dict[str, Tensor]:
+    """Segment ``rows[:, start : start + length]`` with next-token labels: input_ids (B, L),
+    labels (B, L) (the token after each input, in the same row), task_type_ids (B, L) and
+    `reset` (a 0-d bool tensor, true at a pass start: memory from before is other text)."""
+    stop = min(start + length, rows.shape[1] - 1)
+    inputs = rows[:, start:stop].contiguous()  # (B, L)
+    return {
+        "input_ids": inputs,
+        "labels": rows[:, start + 1 : stop + 1].contiguous(),  # (B, L) the next token
+        "task_type_ids": torch.full_like(inputs, int(TaskType.NLG)),
+        "reset": torch.tensor(start == 0),
+    }

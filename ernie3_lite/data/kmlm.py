@@ -5,7 +5,8 @@ The NLU network's word-level task: ERNIE 1.0's knowledge masking (arXiv 1904.092
 (`masking.KnowledgeMasker`), with BERT's 80/10/10 replacement and labels on masked tokens only.
 
 * `pack_texts`: consecutive texts (a document's sentences) concatenated into chunks of up to
-  ``max_len - 2`` tokens, so examples are long runs of real text.
+  ``max_len - 2`` tokens, so examples are long runs of real text; `pack_documents` does it for
+  every document of a `PretrainingCorpus`, as pre-training reads it.
 * `KnowledgeMaskedLM`: one masked example (`MaskedInput`, what `render_masked_example` shows) or
   its dict of tensors (`input_ids`, `token_type_ids`, `task_type_ids` (T,) and `labels`), which
   `collate` pads into batches. The builder owns a seeded `random.Random`.
@@ -24,6 +25,7 @@ import torch
 from torch import Tensor
 
 from ernie3_lite.data.collate import collate, example_dict, join_segments
+from ernie3_lite.data.corpus import PretrainingCorpus
 from ernie3_lite.data.masking import (
     EncodedText,
     KnowledgeMasker,
@@ -32,7 +34,7 @@ from ernie3_lite.data.masking import (
     UnitSpans,
 )
 
-__all__ = ["KnowledgeMaskedLM", "MaskedInput", "pack_texts"]
+__all__ = ["KnowledgeMaskedLM", "MaskedInput", "pack_documents", "pack_texts"]
 
 
 def pack_texts(texts: Iterable[EncodedText], *, max_tokens: int) -> Iterator[EncodedText]:
@@ -64,6 +66,19 @@ def _clip(spans: UnitSpans, *, start: int, stop: int) -> UnitSpans:
         return tuple((s - start, e - start) for s, e in level if start <= s and e <= stop)
 
     return UnitSpans(*(keep(level) for level in levels))
+
+
+def pack_documents(
+    corpus: PretrainingCorpus, *, max_tokens: int, known: dict[str, list[int]]
+) -> list[EncodedText]:
+    """KMLM texts: each document's sentences packed into chunks of <= max_tokens, so examples
+    are long runs of real text (the sentences' ids go into `known` on the way)."""
+    chunks = []
+    for sentences in corpus.lm_documents:  # news, and poems when the corpus has poetry_share
+        encoded = [corpus.encode(s) for s in sentences]
+        known.update((s, list(e.ids)) for s, e in zip(sentences, encoded, strict=True))
+        chunks += [c for c in pack_texts(encoded, max_tokens=max_tokens) if c.ids]
+    return chunks
 
 
 @dataclass

@@ -10,8 +10,9 @@ Everything a batch contains is a pure function of its *batch index* k (and the s
   endless list made of seeded shuffles of the source, one shuffle per pass. A smaller progressive
   batch takes the first slots of its range and skips the rest, so sizes never shift later batches.
 * masking and sampling: every builder's `rng` is reseeded from ``"{seed}/{task}/{k}"``.
-* document LM: rows come from `DocumentStream` (contiguous, sharded per rank); the offset of batch
-  k is the sum of the segment lengths before it, wrapping to a new pass (``reset``) at the end.
+* document LM: rows come from `DocumentStream` (contiguous, sharded per rank) and `dlm_segment`
+  cuts batch k's segment (both in `data/dlm.py`); its offset is the sum of the segment lengths
+  before it, wrapping to a new pass (``reset``) at the end.
 
 So a resumed run continues with exactly the batches it would have seen, and DataLoader workers
 can each build every n-th batch and still yield the same sequence as one process.
@@ -24,15 +25,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
-import torch
 from torch import Tensor
 from torch.utils.data import IterableDataset, get_worker_info
 
-from ernie3_lite.data.collate import TaskType, collate
+from ernie3_lite.data.collate import collate
 from ernie3_lite.data.corpus import PretrainingCorpus, check_splits_have_records
-from ernie3_lite.data.dlm import DocumentStream
+from ernie3_lite.data.dlm import DocumentStream, dlm_segment
 from ernie3_lite.data.formats import DataFormatError
-from ernie3_lite.data.kmlm import KnowledgeMaskedLM, pack_texts
+from ernie3_lite.data.kmlm import KnowledgeMaskedLM, pack_documents
 from ernie3_lite.data.masking import EncodedText
 from ernie3_lite.data.sentence_tasks import SentenceDistance, SentenceReordering
 from ernie3_lite.data.uktp import KnowledgeTextPrediction
@@ -118,19 +118,6 @@ class TaskData:
         return cls(chunks, triples, triple_lens, paragraphs, documents, rows)
 
 
-def pack_documents(
-    corpus: PretrainingCorpus, *, max_tokens: int, known: dict[str, list[int]]
-) -> list[EncodedText]:
-    """KMLM texts: each document's sentences packed into chunks of <= max_tokens, so examples
-    are long runs of real text (the sentences' ids go into `known` on the way)."""
-    chunks = []
-    for sentences in corpus.lm_documents:  # news, and poems when the corpus has poetry_share
-        encoded = [corpus.encode(s) for s in sentences]
-        known.update((s, list(e.ids)) for s, e in zip(sentences, encoded, strict=True))
-        chunks += [c for c in pack_texts(encoded, max_tokens=max_tokens) if c.ids]
-    return chunks
-
-
 class NLUBatches:
     """Builds micro-batch k of an NLU task at given sizes; a pure function of (seed, task, k)."""
 
@@ -203,18 +190,6 @@ class NLUBatches:
             random.Random(f"{self.seed}/{task}/pass{epoch}/{n}").shuffle(order)
             self._orders[key] = order
         return self._orders[key]
-
-
-def dlm_segment(rows: Tensor, *, start: int, length: int) -> dict[str, Tensor]:
-    """Segment ``rows[:, start : start + length]`` with next-token labels, as `DocumentStream`."""
-    stop = min(start + length, rows.shape[1] - 1)
-    inputs = rows[:, start:stop].contiguous()  # (Bd, L)
-    return {
-        "input_ids": inputs,
-        "labels": rows[:, start + 1 : stop + 1].contiguous(),  # (Bd, L) the next token
-        "task_type_ids": torch.full_like(inputs, int(TaskType.NLG)),
-        "reset": torch.tensor(start == 0),  # a new pass: memory from before is other text
-    }
 
 
 class MultiTaskStream(IterableDataset):

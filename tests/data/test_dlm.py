@@ -1,4 +1,4 @@
-"""Document LM streams on real documents (ernie3_lite/data/dlm.py)."""
+"""Document LM streams and segments on real documents (ernie3_lite/data/dlm.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from ernie3_lite import DATA_SAMPLES
 from ernie3_lite.data.collate import TaskType
-from ernie3_lite.data.dlm import DocumentStream
+from ernie3_lite.data.dlm import DocumentStream, dlm_segment
 from ernie3_lite.data.formats import read_news
 from ernie3_lite.tokenization import CharTokenizer
 
@@ -71,6 +71,18 @@ def test_segments_reassemble_each_row_and_labels_are_shifted_inputs(batch_size, 
     else:
         covered = sum(s["input_ids"].shape[1] for s in segments)
         assert covered == (row_len - 1) // seg_len * seg_len
+
+
+@settings(max_examples=30, deadline=None)
+@given(start=st.integers(0, 600), length=st.integers(1, 300))
+def test_a_segment_at_any_offset_and_length_reads_the_rows_and_the_next_tokens(start, length):
+    rows = DocumentStream(torch.tensor(stream()), batch_size=3, seg_len=1).rows  # (3, row_len)
+    seg = dlm_segment(rows, start=start, length=length)
+    stop = min(start + length, rows.shape[1] - 1)  # the last token of a row has no label
+    assert torch.equal(seg["input_ids"], rows[:, start:stop])
+    assert torch.equal(seg["labels"], rows[:, start + 1 : stop + 1])
+    assert seg["reset"].dtype == torch.bool and bool(seg["reset"]) == (start == 0)
+    assert bool((seg["task_type_ids"] == TaskType.NLG).all())
 
 
 @pytest.mark.parametrize("world_size, batch_size", [(2, 3), (3, 2), (4, 1)])
