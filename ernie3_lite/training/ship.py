@@ -24,8 +24,7 @@ import torch
 from ernie3_lite.model.ernie3 import Ernie3Model
 from ernie3_lite.model.pretrained import export_from_checkpoint
 from ernie3_lite.tokenization import CharTokenizer
-
-TASKS = ("kmlm", "dlm", "sr", "sd", "uktp")
+from ernie3_lite.training.multitask import TASKS
 
 
 def train(args: argparse.Namespace) -> None:
