@@ -45,8 +45,8 @@ from ernie3_lite.config import Ernie3Config
 from ernie3_lite.model.decoding import greedy_decode
 from ernie3_lite.model.ernie3 import Ernie3Model
 from ernie3_lite.model.memory import Ernie3Memory
-from ernie3_lite.model.pretrained import export_from_checkpoint
 from ernie3_lite.tokenization import CharTokenizer
+from ernie3_lite.training.export import export_from_checkpoint
 
 TARGETS = {"S1": 0.75, "S2": 2.5, "S3": 200.0, "S4": 5.0}
 NLG_PATH = ("embeddings", "universal", "nlg_proj", "nlg", "lm_head")

@@ -36,8 +36,8 @@ import yaml
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-from ernie3_lite.checkpoint_errors import CheckpointError, error_line
 from ernie3_lite.config import PRESETS, ConfigError
+from ernie3_lite.errors import CheckpointError, error_line
 from ernie3_lite.training.checkpoint_io import with_atomic_io
 from ernie3_lite.training.datamodule import Ernie3DataModule
 from ernie3_lite.training.module import Ernie3PretrainModule

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ernie3_lite.atomic import atomic_write_text
+from ernie3_lite.errors import ConfigError
 from ernie3_lite.files import read_text
 
 RECURRENCE_KINDS = ("xl", "same_layer")
@@ -42,18 +43,6 @@ class TaskType(IntEnum):
 
     NLU = 0  # knowledge masked LM, sentence reordering, sentence distance, UKTP
     NLG = 1  # document language modeling
-
-
-class ConfigError(ValueError):
-    """A config value is invalid; `path` is the dotted field name (``Ernie3Config.nlg.n_head``)."""
-
-    def __init__(self, path: str, rule: str):
-        self.path, self.rule = path, rule
-        super().__init__(f"{path}{rule}")
-
-    def relocated(self, old_prefix: str, new_prefix: str) -> ConfigError:
-        # a StackConfig does not know where it is nested; its owner rewrites the path
-        return ConfigError(self.path.replace(old_prefix, new_prefix, 1), self.rule)
 
 
 def _check_int(path: str, value: Any, *, minimum: int) -> None:

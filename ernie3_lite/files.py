@@ -14,17 +14,11 @@ import errno
 import os
 import stat
 
+from ernie3_lite.errors import UnsafeFileError
+
 #: ample for any config.json, training.json or vocab.txt this project writes (the full vocab is
 #: about 100 KB); a bigger one is not ours
 TEXT_LIMIT = 8 * 2**20
-
-
-class UnsafeFileError(ValueError):
-    """A path that is not a readable regular file, or one larger than the reader allows."""
-
-    def __init__(self, path: str | os.PathLike, reason: str):
-        self.path, self.reason = str(path), reason
-        super().__init__(f"{self.path}: {reason}")
 
 
 def check_regular_file(path: str | os.PathLike, *, limit: int | None = None) -> int:

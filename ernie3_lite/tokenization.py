@@ -25,6 +25,7 @@ from itertools import groupby
 from pathlib import Path
 
 from ernie3_lite.atomic import atomic_write_text
+from ernie3_lite.errors import DataFormatError
 from ernie3_lite.files import read_bytes
 
 SPECIAL_TOKENS = ("[PAD]", "[CLS]", "[SEP]", "[MASK]")  # ids 0..3
@@ -332,8 +333,4 @@ def _check_new(path: str | Path, lineno: int, token: str, seen: dict[str, int]) 
 
 
 def _vocab_error(path: str | Path, lineno: int, message: str):
-    # imported here, not at the top: data/ sits one floor above this module, and importing the
-    # package ernie3_lite.data at import time could cycle back into this module
-    from ernie3_lite.data.formats import DataFormatError
-
     raise DataFormatError(message, path=path, line=lineno)

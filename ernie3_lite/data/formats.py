@@ -11,22 +11,12 @@ The matching writers are in `ernie3_lite.data.writers`.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-PathLike = str | os.PathLike
-
-
-class DataFormatError(ValueError):
-    """A malformed data line; `path` and 1-based `line` (None for a whole-file problem)."""
-
-    def __init__(self, message: str, *, path: PathLike, line: int | None = None):
-        self.path, self.line, self.reason = str(path), line, message
-        where = self.path if line is None else f"{self.path}:{line}"
-        super().__init__(f"{where}: {message}")
+from ernie3_lite.errors import DataFormatError, PathLike
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from torch import Tensor, nn
 from ernie3_lite.config import Ernie3Config, TaskType
 from ernie3_lite.model.heads import SequenceClassificationHead, TiedLMHead
 from ernie3_lite.model.memory import Ernie3Memory
+from ernie3_lite.model.pretrained import read_config, read_weights, save_pretrained
 from ernie3_lite.model.stack import RelTransformerStack
 
 TOP_LEVEL_MODULES = ("embeddings", "universal", "nlu_proj", "nlu", "nlg_proj", "nlg", "mlm_head",
@@ -151,15 +152,17 @@ class Ernie3Model(nn.Module):
 
     @classmethod
     def from_pretrained(cls, path, *, map_location="cpu") -> Ernie3Model:
-        """Load an exported model (safetensors + config.json; nothing is unpickled)."""
-        from ernie3_lite.model.pretrained import load_pretrained
-
-        return load_pretrained(path, map_location=map_location)
+        """Rebuild a model saved by `save_pretrained` (config.json + model.safetensors; nothing
+        is unpickled), in eval mode, on `map_location`. Names and shapes are checked against
+        the config's model before any weight is read (`model.pretrained.read_weights`)."""
+        with torch.device(map_location):
+            model = cls(read_config(path))
+        model.load_state_dict(read_weights(path, expected=model.state_dict(),
+                                           map_location=map_location))
+        return model.eval()
 
     def save_pretrained(self, path, *, tokenizer=None, extra: dict | None = None) -> None:
         """Write model.safetensors, config.json (and vocab.txt with a tokenizer) into `path`."""
-        from ernie3_lite.model.pretrained import save_pretrained
-
         save_pretrained(self, path, tokenizer=tokenizer, extra=extra)
 
     @classmethod

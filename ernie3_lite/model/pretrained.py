@@ -8,7 +8,9 @@ A pretrained folder holds::
     training.json       optional free-form information (steps, data, hyper-parameters)
 
 `torch.load` unpickles, and unpickling runs whatever code the file names, so loading a model
-someone sent you must not use it. `load_pretrained` reads only safetensors and JSON.
+someone sent you must not use it. `Ernie3Model.from_pretrained` reads only safetensors and JSON
+(`read_config`, `read_weights`). Lightning and DCP checkpoints are the training layer's
+(`training.export.export_from_checkpoint` turns one into such a folder).
 
 safetensors refuses tensors that share storage (tied weights would be written twice and come
 back untied). `Ernie3Model`'s LM heads already borrow the embedding at call time (see
@@ -28,7 +30,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -36,12 +38,13 @@ from safetensors.torch import save_file
 from torch import Tensor
 
 from ernie3_lite.atomic import atomic_write_text, default_mode, replace_folder
-from ernie3_lite.checkpoint_errors import CheckpointError
 from ernie3_lite.config import Ernie3Config
+from ernie3_lite.errors import CheckpointError
 from ernie3_lite.files import UnsafeFileError, check_regular_file
-from ernie3_lite.model.dcp_metadata import read_dcp_checkpoint, read_lightning_meta
-from ernie3_lite.model.ernie3 import Ernie3Model
 from ernie3_lite.tokenization import CharTokenizer
+
+if TYPE_CHECKING:  # the model imports this module to save and load itself
+    from ernie3_lite.model.ernie3 import Ernie3Model
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
@@ -104,21 +107,19 @@ def untie(state: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, str]]:
     return tensors, tied
 
 
-def load_pretrained(path: str | Path, *, map_location: str | torch.device = "cpu") -> Ernie3Model:
-    """Rebuild the model saved by `save_pretrained` in `path`, in eval mode, on `map_location`.
+def read_config(path: str | Path) -> Ernie3Config:
+    """The `Ernie3Config` of the pretrained folder `path` (its config.json, bounded read)."""
+    return Ernie3Config.from_file(Path(path) / CONFIG_NAME)
 
-    Reads config.json and model.safetensors only (no pickle). Names and shapes are checked
-    against the config's model before any weight is read; a mismatch raises ValueError listing
-    the missing, unexpected and wrongly shaped names.
-    """
-    path = Path(path)
-    config = Ernie3Config.from_file(path / CONFIG_NAME)
-    with torch.device(map_location):
-        model = Ernie3Model(config)
-    state = read_safetensors(path / WEIGHTS_NAME, expected=model.state_dict(),
-                             device=map_location)
-    model.load_state_dict(state)
-    return model.eval()
+
+def read_weights(path: str | Path, *, expected: dict[str, Tensor],
+                 map_location: str | torch.device = "cpu") -> dict[str, Tensor]:
+    """The weights of the pretrained folder `path`, checked against `expected` (the state dict
+    of the model its config builds): `Ernie3Model.from_pretrained` rebuilds the model from
+    `read_config` and loads these. Nothing is unpickled; names and shapes are checked before
+    any weight is read, and a mismatch raises ValueError listing the missing, unexpected and
+    wrongly shaped names."""
+    return read_safetensors(Path(path) / WEIGHTS_NAME, expected=expected, device=map_location)
 
 
 def read_safetensors(file: str | Path, *, expected: dict[str, Tensor],
@@ -189,58 +190,6 @@ def check_state_shapes(found: dict[str, tuple[int, ...]], expected: dict[str, Te
             if names:
                 lines.append(f"  {label} ({len(names)}): " + ", ".join(names))
         raise ValueError("\n".join(lines))
-
-
-def export_from_checkpoint(ckpt_path: str | Path, out_dir: str | Path, *,
-                           tokenizer: CharTokenizer | None,
-                           extra: dict[str, Any] | None = None) -> Path:
-    """Turn a Lightning checkpoint of `Ernie3PretrainModule` into a pretrained folder.
-
-    `ckpt_path` is a ``.ckpt`` file, or the folder of shards that ``ModelParallelStrategy``
-    (FSDP2, tensor parallel) saves; its shards are gathered into full tensors, and the q/k/v
-    projections of a tensor-parallel run fused back into ``qkv_net``.
-
-    This DOES use `torch.load`, with ``weights_only=True``: the unpickler then only rebuilds
-    tensors and plain containers (dict, list, str, numbers) and refuses any other class or
-    function. A folder is verified first (`dcp_metadata.verify_dcp_folder`): its ``.metadata``
-    may name only DCP's metadata classes. Still, prefer checkpoints from your own training;
-    share the exported folder. The checkpoint must keep the model under
-    ``state_dict["model.*"]`` and the resolved config as ``hyper_parameters["config"]`` (a dict),
-    as `Ernie3PretrainModule` does.
-    """
-    ckpt_path = Path(ckpt_path)
-    if ckpt_path.is_dir():
-        checkpoint = read_sharded_checkpoint(ckpt_path)
-    else:
-        check_regular_file(ckpt_path)  # a FIFO would block torch.load
-        checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-    hparams = dict(checkpoint.get("hyper_parameters") or {})
-    if not isinstance(hparams.get("config"), dict):
-        raise ValueError(f"{ckpt_path} has no hyper_parameters['config'] dict")
-    model = Ernie3Model(Ernie3Config.from_dict(hparams.pop("config")))
-    state = fuse_split_projections({_model_key(name): tensor for name, tensor
-                                    in checkpoint["state_dict"].items()
-                                    if name.startswith("model.")})
-    shapes = {name: tuple(tensor.shape) for name, tensor in state.items()}
-    check_state_shapes(shapes, model.state_dict(), source=str(ckpt_path))
-    model.load_state_dict(state)
-    info = {"source_checkpoint": ckpt_path.name, "epoch": checkpoint.get("epoch"),
-            "global_step": checkpoint.get("global_step"), "hyper_parameters": hparams}
-    return save_pretrained(model, out_dir, tokenizer=tokenizer, extra=info | (extra or {}))
-
-
-def read_sharded_checkpoint(folder: Path) -> dict[str, Any]:
-    """A ``ModelParallelStrategy`` checkpoint folder as one dict with full tensors: the
-    torch.distributed.checkpoint shards (``state_dict``, optimizer) plus Lightning's
-    ``meta.pt`` (steps, hyper-parameters, ...). No process group is needed; nothing is
-    unpickled before `verify_dcp_folder` passed."""
-    return read_dcp_checkpoint(folder) | read_lightning_meta(folder)
-
-
-def _model_key(name: str) -> str:
-    """``model.universal.layers.0...`` -> ``universal.layers.0...`` (also drops torch.compile's
-    ``_orig_mod.`` wrapper prefix)."""
-    return name.removeprefix("model.").replace("_orig_mod.", "")
 
 
 def fuse_split_projections(state: dict[str, Tensor]) -> dict[str, Tensor]:

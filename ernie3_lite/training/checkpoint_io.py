@@ -12,7 +12,7 @@ a crafted file names. Our checkpoints hold only tensors and plain containers (se
 `schedule.py`, `run.LossHistory`), so nothing is lost.
 
 `pretrain()`, `finetune()`, `ship` and both CLIs install it. (``ModelParallelStrategy`` saves its
-folder of shards with torch.distributed.checkpoint instead; see `model.dcp_metadata`.)
+folder of shards with torch.distributed.checkpoint instead; see `training.dcp_metadata`.)
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from lightning.fabric.utilities.types import _PATH
 from lightning.pytorch.plugins.io import CheckpointIO, TorchCheckpointIO
 
 from ernie3_lite.atomic import atomic_open
-from ernie3_lite.checkpoint_errors import CheckpointError, error_line
+from ernie3_lite.errors import CheckpointError, error_line
 from ernie3_lite.files import UnsafeFileError, check_regular_file
 
 

@@ -49,6 +49,7 @@ from ernie3_lite.training.multitask import (
     ProgressSchedule,
     TaskData,
 )
+from ernie3_lite.training.parallel import data_parallel_coordinates
 
 __all__ = ["TASKS", "Ernie3DataModule", "Progress"]
 
@@ -154,8 +155,6 @@ class Ernie3DataModule(L.LightningDataModule):
         """Encode the splits and build this rank's streams. `rank` / `world_size` default to the
         attached Trainer's (0 / 1 without one); pass them to try a rank without a process group."""
         if self.trainer is not None:
-            from ernie3_lite.training.parallel import data_parallel_coordinates
-
             # tensor-parallel ranks of one group must read the same batches
             dp_rank, dp_size = data_parallel_coordinates(self.trainer)
             rank = dp_rank if rank is None else rank

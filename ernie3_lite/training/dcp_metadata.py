@@ -41,7 +41,7 @@ from torch.distributed.checkpoint.default_planner import _EmptyStateDictLoadPlan
 from torch.distributed.checkpoint.filesystem import _StorageInfo
 from torch.distributed.checkpoint.state_dict_loader import _load_state_dict
 
-from ernie3_lite.checkpoint_errors import CheckpointError, error_line
+from ernie3_lite.errors import CheckpointError, error_line
 from ernie3_lite.files import UnsafeFileError, check_regular_file, read_bytes
 
 METADATA_NAME = ".metadata"  # DCP's

@@ -35,6 +35,11 @@ from ernie3_lite.model.attention import RelMultiHeadAttention
 from ernie3_lite.model.ernie3 import Ernie3Model
 from ernie3_lite.model.memory import Ernie3Memory
 from ernie3_lite.training.multitask import TASKS
+from ernie3_lite.training.parallel import (
+    data_parallel_coordinates,
+    freeze_unreached,
+    parallelize,
+)
 from ernie3_lite.training.schedule import warmup_linear_decay
 from ernie3_lite.training.settings import (
     check_optimizer,
@@ -209,8 +214,6 @@ class Ernie3PretrainModule(L.LightningModule):
         """Freeze what no weighted task trains (DDP needs a gradient for every trainable
         parameter), then shard `model` over the strategy's device mesh if it has one
         (ModelParallelStrategy)."""
-        from ernie3_lite.training.parallel import freeze_unreached, parallelize
-
         freeze_unreached(self.model, self.task_weights)
         if self.device_mesh is not None:
             parallelize(self.model, self.device_mesh)
@@ -289,8 +292,6 @@ class Ernie3PretrainModule(L.LightningModule):
 
     def _data_parallel_coordinates(self) -> tuple[int, int]:
         """(rank, size) among the replicas that read different data (`parallel.py`)."""
-        from ernie3_lite.training.parallel import data_parallel_coordinates
-
         return data_parallel_coordinates(self._trainer) if self._trainer is not None else (0, 1)
 
 

@@ -10,7 +10,7 @@ falls back to the newest readable checkpoint in the same folder. With none, a `C
 of one line.
 
 A folder (``ModelParallelStrategy``'s torch.distributed.checkpoint) is verified by
-`model.dcp_metadata.verify_dcp_folder` before Lightning touches it; a folder that fails is an
+`training.dcp_metadata.verify_dcp_folder` before Lightning touches it; a folder that fails is an
 error, not a reason to fall back, since it may be a crafted one.
 """
 
@@ -22,9 +22,9 @@ import sys
 import zipfile
 from pathlib import Path
 
-from ernie3_lite.checkpoint_errors import CheckpointError
+from ernie3_lite.errors import CheckpointError
 from ernie3_lite.files import UnsafeFileError, check_regular_file
-from ernie3_lite.model.dcp_metadata import verify_dcp_folder
+from ernie3_lite.training.dcp_metadata import verify_dcp_folder
 
 _STEP = re.compile(r"step=?(\d+)")
 

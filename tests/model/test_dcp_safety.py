@@ -18,11 +18,11 @@ import pytest
 import torch
 import torch.distributed.checkpoint as dcp
 
-from ernie3_lite.checkpoint_errors import CheckpointError
 from ernie3_lite.config import Ernie3Config
-from ernie3_lite.model.dcp_metadata import read_dcp_metadata, verify_dcp_folder
+from ernie3_lite.errors import CheckpointError
 from ernie3_lite.model.ernie3 import Ernie3Model
-from ernie3_lite.model.pretrained import export_from_checkpoint, load_pretrained
+from ernie3_lite.training.dcp_metadata import read_dcp_metadata, verify_dcp_folder
+from ernie3_lite.training.export import export_from_checkpoint
 
 
 class Payload:
@@ -59,7 +59,7 @@ def model_folder(folder, *, extra: dict | None = None) -> Ernie3Model:
 def test_a_genuine_folder_exports_exactly(tmp_path):
     model = model_folder(tmp_path / "ckpt")
     out = export_from_checkpoint(tmp_path / "ckpt", tmp_path / "out", tokenizer=None)
-    loaded = load_pretrained(out)
+    loaded = Ernie3Model.from_pretrained(out)
     for name, tensor in model.state_dict().items():
         torch.testing.assert_close(loaded.state_dict()[name], tensor, rtol=0, atol=0)
 

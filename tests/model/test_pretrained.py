@@ -23,13 +23,12 @@ from ernie3_lite.model.pretrained import (
     TRAINING_NAME,
     VOCAB_NAME,
     WEIGHTS_NAME,
-    export_from_checkpoint,
-    load_pretrained,
     read_safetensors,
     save_pretrained,
     untie,
 )
 from ernie3_lite.tokenization import CharTokenizer
+from ernie3_lite.training.export import export_from_checkpoint
 
 
 @cache
@@ -61,7 +60,7 @@ def test_round_trip_is_exact(tmp_path):
     model = make_model()
     extra = {"global_step": 12, "data": "data_samples"}
     save_pretrained(model, tmp_path, tokenizer=tokenizer(), extra=extra)
-    loaded = load_pretrained(tmp_path)
+    loaded = Ernie3Model.from_pretrained(tmp_path)
     assert not loaded.training and loaded.config == model.config
     for name, tensor in model.state_dict().items():
         assert torch.equal(loaded.state_dict()[name], tensor), name
@@ -81,7 +80,7 @@ def test_lm_heads_stay_tied_to_the_embedding(tmp_path):
         vocab_matrices = [n for n in handle.keys()
                           if handle.get_slice(n).get_shape() == [model.config.vocab_size, 32]]
     assert vocab_matrices == ["embeddings.word.weight"]  # written once
-    loaded = load_pretrained(tmp_path)
+    loaded = Ernie3Model.from_pretrained(tmp_path)
     hidden = loaded.forward_nlg(real_ids()).hidden
     with torch.no_grad():
         loaded.embeddings.word.weight[5] += 1.0  # one embedding row moves ...
@@ -133,7 +132,7 @@ def test_config_that_does_not_match_the_weights_is_refused(tmp_path, overrides, 
     save_pretrained(make_model(), tmp_path)
     make_model(**overrides).config.save(tmp_path / CONFIG_NAME)
     with pytest.raises(ValueError, match="does not match") as error:
-        load_pretrained(tmp_path)
+        Ernie3Model.from_pretrained(tmp_path)
     for text in expect:
         assert text in str(error.value)
 
@@ -156,7 +155,7 @@ def test_pickle_disguised_as_safetensors_is_refused(tmp_path):
     save_pretrained(make_model(), folder)
     torch.save({"weights": Payload(marker)}, folder / WEIGHTS_NAME)  # a pickle, misnamed
     with pytest.raises(ValueError, match="not a valid safetensors file"):
-        load_pretrained(folder)
+        Ernie3Model.from_pretrained(folder)
     assert not marker.exists()
 
 
@@ -173,7 +172,8 @@ def test_export_from_a_checkpoint_dict(tmp_path):
                   "hyper_parameters": {"config": model.config.to_dict(), "lr": 1e-4}}
     torch.save(checkpoint, tmp_path / "run.ckpt")
     out = export_from_checkpoint(tmp_path / "run.ckpt", tmp_path / "out", tokenizer=tokenizer())
-    for got, want in zip(all_logits(load_pretrained(out)), all_logits(model), strict=True):
+    loaded = Ernie3Model.from_pretrained(out)
+    for got, want in zip(all_logits(loaded), all_logits(model), strict=True):
         torch.testing.assert_close(got, want, rtol=0, atol=0)
     info = json.loads((out / TRAINING_NAME).read_text(encoding="utf-8"))
     assert info == {"source_checkpoint": "run.ckpt", "epoch": 1, "global_step": 40,

@@ -16,11 +16,11 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from ernie3_lite.checkpoint_errors import CheckpointError
 from ernie3_lite.config import ConfigError, Ernie3Config
+from ernie3_lite.errors import CheckpointError
 from ernie3_lite.files import TEXT_LIMIT, UnsafeFileError
 from ernie3_lite.model.ernie3 import Ernie3Model
-from ernie3_lite.model.pretrained import CONFIG_NAME, WEIGHTS_NAME, load_pretrained
+from ernie3_lite.model.pretrained import CONFIG_NAME, WEIGHTS_NAME
 from ernie3_lite.tokenization import CharTokenizer
 
 
@@ -46,7 +46,7 @@ def deadline():
 
 
 def rewrite_weights(folder, change=None, *, metadata=None) -> None:
-    model = load_pretrained(folder)
+    model = Ernie3Model.from_pretrained(folder)
     state = {k: v.clone() for k, v in model.state_dict().items()}
     if change:
         change(state)
@@ -56,14 +56,14 @@ def rewrite_weights(folder, change=None, *, metadata=None) -> None:
 def test_malformed_config_names_the_file_line_and_column(folder):
     (folder / CONFIG_NAME).write_text('{\n  "vocab_size": 100,\n  oops\n}\n')
     with pytest.raises(ConfigError, match=r"config.json:3:3: not valid JSON") as info:
-        load_pretrained(folder)
+        Ernie3Model.from_pretrained(folder)
     assert "\n" not in str(info.value)
 
 
 def test_a_config_that_is_not_an_object_is_refused(folder):
     (folder / CONFIG_NAME).write_text("[1, 2]")
     with pytest.raises(ConfigError, match="config.json: expected a JSON object, got list"):
-        load_pretrained(folder)
+        Ernie3Model.from_pretrained(folder)
 
 
 @pytest.mark.parametrize("tied, expect", [
@@ -75,28 +75,28 @@ def test_a_config_that_is_not_an_object_is_refused(folder):
 def test_bad_tied_metadata_is_a_clear_error(folder, tied, expect):
     rewrite_weights(folder, metadata={"tied": tied})
     with pytest.raises(CheckpointError, match=f"model.safetensors: {expect}"):
-        load_pretrained(folder)
+        Ernie3Model.from_pretrained(folder)
 
 
 def test_a_weights_path_that_is_a_folder(folder):
     (folder / WEIGHTS_NAME).unlink()
     (folder / WEIGHTS_NAME).mkdir()
     with pytest.raises(CheckpointError, match="model.safetensors: the weights file is a folder"):
-        load_pretrained(folder)
+        Ernie3Model.from_pretrained(folder)
 
 
 def test_a_fifo_named_model_safetensors_does_not_hang(folder, deadline):
     (folder / WEIGHTS_NAME).unlink()
     os.mkfifo(folder / WEIGHTS_NAME)
     with pytest.raises(CheckpointError, match=r"is a FIFO \(named pipe\), not a regular file"):
-        load_pretrained(folder)
+        Ernie3Model.from_pretrained(folder)
 
 
 def test_config_symlinked_to_dev_zero_is_refused_unread(folder, deadline):
     (folder / CONFIG_NAME).unlink()
     (folder / CONFIG_NAME).symlink_to("/dev/zero")
     with pytest.raises(UnsafeFileError, match="config.json: is a character device"):
-        load_pretrained(folder)
+        Ernie3Model.from_pretrained(folder)
 
 
 def test_vocab_symlinked_to_dev_zero_is_refused_unread(tmp_path, deadline):
@@ -109,7 +109,7 @@ def test_an_oversized_config_is_refused_by_its_size(folder):
     with open(folder / CONFIG_NAME, "r+b") as f:
         f.truncate(TEXT_LIMIT + 1)  # sparse: nothing is written, nothing must be read
     with pytest.raises(UnsafeFileError, match=f"more than the {TEXT_LIMIT} allowed"):
-        load_pretrained(folder)
+        Ernie3Model.from_pretrained(folder)
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf")])
@@ -117,10 +117,10 @@ def test_non_finite_weights_are_refused_naming_the_tensor(folder, value):
     def poison(state):
         next(iter(state.values())).view(-1)[0] = value
 
-    name = next(iter(load_pretrained(folder).state_dict()))
+    name = next(iter(Ernie3Model.from_pretrained(folder).state_dict()))
     rewrite_weights(folder, poison)
     with pytest.raises(CheckpointError, match=f"tensor '{name}' holds NaN or infinite values"):
-        load_pretrained(folder)
+        Ernie3Model.from_pretrained(folder)
 
 
 def test_integer_weights_are_refused_naming_the_tensor(folder):
@@ -131,9 +131,9 @@ def test_integer_weights_are_refused_naming_the_tensor(folder):
     rewrite_weights(folder, to_int)
     with pytest.raises(CheckpointError, match=r"tensor '.*' is torch.int32, the model's is "
                                               "torch.float32"):
-        load_pretrained(folder)
+        Ernie3Model.from_pretrained(folder)
 
 
 def test_a_good_folder_still_loads_and_its_json_is_what_was_saved(folder):
-    model = load_pretrained(folder)
+    model = Ernie3Model.from_pretrained(folder)
     assert json.loads((folder / CONFIG_NAME).read_text()) == model.config.to_dict()

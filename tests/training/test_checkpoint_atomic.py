@@ -21,9 +21,9 @@ import pytest
 import torch
 
 from ernie3_lite import DATA_SAMPLES, PRETRAINED_NANO
-from ernie3_lite.checkpoint_errors import CheckpointError
 from ernie3_lite.cli import cli_main
 from ernie3_lite.config import Ernie3Config
+from ernie3_lite.errors import CheckpointError
 from ernie3_lite.model.ernie3 import Ernie3Model
 from ernie3_lite.tokenization import CharTokenizer
 from ernie3_lite.training import checkpoint_io, ship

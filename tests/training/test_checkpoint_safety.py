@@ -21,8 +21,8 @@ import pytest
 import torch
 
 from ernie3_lite import DATA_SAMPLES, PACKAGE_ROOT
-from ernie3_lite.checkpoint_errors import CheckpointError
 from ernie3_lite.cli import cli_main
+from ernie3_lite.errors import CheckpointError
 from ernie3_lite.finetune.api import load_checkpoint
 from ernie3_lite.training import ship
 from ernie3_lite.training.checkpoint_io import AtomicCheckpointIO

@@ -20,8 +20,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from ernie3_lite.model.pretrained import export_from_checkpoint, load_pretrained
+from ernie3_lite.model.ernie3 import Ernie3Model
 from ernie3_lite.training import TASKS, Ernie3DataModule, Ernie3PretrainModule
+from ernie3_lite.training.export import export_from_checkpoint
 from ernie3_lite.training.parallel import TASK_MODULES, freeze_unreached
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,7 +70,7 @@ def test_ddp_with_a_disabled_task_freezes_what_only_it_trains(tmp_path):
 
 def demo(name: str, out: Path, *extra: str) -> dict:
     """Run `parallel.py --demo name`; {"ranks": [per-rank records], "weights": full weights}."""
-    run("ernie3_lite.training.parallel", "--demo", name, "--out", str(out), *extra)
+    run("ernie3_lite.training.parallel_demo", "--demo", name, "--out", str(out), *extra)
     ranks = [json.loads(p.read_text()) for p in sorted(out.glob("rank*.json"))]
     return {"ranks": ranks, "weights": torch.load(out / "weights.pt", weights_only=True)}
 
@@ -139,7 +140,7 @@ def test_tensor_parallel_matches_one_process_and_resumes_from_shards_on_2_or_4_r
         assert rank["losses"] == pytest.approx(single["ranks"][0]["losses"][2:], rel=1e-5)
     assert_same_weights(tp4["weights"], single["weights"], atol=2e-4)
     # the folder of shards exports like a .ckpt file, with q/k/v fused back into qkv_net
-    exported = load_pretrained(export_from_checkpoint(tmp_path / "tp" / "last.ckpt",
+    exported = Ernie3Model.from_pretrained(export_from_checkpoint(tmp_path / "tp" / "last.ckpt",
                                                       tmp_path / "export", tokenizer=None))
     want = {name.removeprefix("model."): t for name, t in tp["weights"].items()}
     assert_same_weights(exported.state_dict(), want, atol=0)

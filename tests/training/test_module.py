@@ -28,7 +28,8 @@ from ernie3_lite.data.segmentation import Segmenter
 from ernie3_lite.data.sentence_tasks import SentenceDistance, SentenceReordering
 from ernie3_lite.data.uktp import KnowledgeTextPrediction
 from ernie3_lite.model.attention import RelMultiHeadAttention
-from ernie3_lite.model.pretrained import export_from_checkpoint, load_pretrained
+from ernie3_lite.model.ernie3 import Ernie3Model
+from ernie3_lite.training.export import export_from_checkpoint
 from ernie3_lite.training.module import TASKS, Ernie3PretrainModule
 from ernie3_lite.training.settings import uses_weight_decay
 
@@ -326,7 +327,7 @@ def test_checkpoint_is_weights_only_loadable_and_restores_the_memory(tmp_path):
     out = export_from_checkpoint(tmp_path / "last.ckpt", tmp_path / "export",
                                  tokenizer=corpus().tokenizer)
     ids = batch(0)["kmlm"]["input_ids"]
-    torch.testing.assert_close(load_pretrained(out).forward_nlu(ids).hidden,
+    torch.testing.assert_close(Ernie3Model.from_pretrained(out).forward_nlu(ids).hidden,
                                module.model.eval().forward_nlu(ids).hidden, rtol=0, atol=0)
 
 

@@ -18,7 +18,7 @@ from ernie3_lite.config import Ernie3Config
 from ernie3_lite.model import Ernie3Model
 from ernie3_lite.model.attention import RelMultiHeadAttention
 from ernie3_lite.model.decoding import prefill
-from ernie3_lite.model.pretrained import fuse_split_projections, load_pretrained, save_pretrained
+from ernie3_lite.model.pretrained import fuse_split_projections, save_pretrained
 from ernie3_lite.training.parallel import full_state_dict
 from ernie3_lite.training.tensor_parallel import check_divisible, shard_layers
 
@@ -111,7 +111,7 @@ def test_split_projections_are_the_same_function_and_save_like_the_fused_one(tmp
     torch.testing.assert_close(model.forward_nlg(ids).hidden, want, rtol=0, atol=1e-12)
     with pytest.raises(ValueError, match="full attention weights"):
         prefill(model, ids)  # decoding reads qkv_net
-    loaded = load_pretrained(save_pretrained(model, tmp_path / "saved")).double()
+    loaded = Ernie3Model.from_pretrained(save_pretrained(model, tmp_path / "saved")).double()
     assert "universal.layers.0.attn.qkv_net.weight" in loaded.state_dict()
     torch.testing.assert_close(loaded.forward_nlg(ids).hidden, want, rtol=0, atol=1e-12)
 
