@@ -45,6 +45,7 @@ from ernie3_lite.cli import compile_layers
 from ernie3_lite.data.corpus import PretrainingCorpus
 from ernie3_lite.evaluation.heldout import dlm_perplexity, dlm_stream, masked_lm_accuracy
 from ernie3_lite.tokenization import CharTokenizer
+from ernie3_lite.training.precision import cpu_model
 from ernie3_lite.training.run import pretrain
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -272,8 +273,8 @@ def main(argv: list[str] | None = None) -> None:
 
 def write(out: Path, results: list[dict], args) -> None:
     payload = {"command": " ".join(["python benchmarks/recipe_study.py", *sys.argv[1:]]),
-               "threads": args.threads, "cpu": _cpu(), "date": time.strftime("%Y-%m-%d"),
-               "results": results}
+               "threads": args.threads, "cpu": cpu_model() or "unknown",
+               "date": time.strftime("%Y-%m-%d"), "results": results}
     write_payload(out, payload)
 
 
@@ -282,14 +283,6 @@ def write_payload(out: Path, payload: dict) -> None:
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(json.dumps(payload, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, out)
-
-
-def _cpu() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() \
-            else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
 
 
 if __name__ == "__main__":

@@ -35,17 +35,30 @@ CPUINFO = Path("/proc/cpuinfo")
 _announced: set[tuple[str, str]] = set()
 
 
-def cpu_flags() -> set[str] | None:
-    """The CPU's feature flags from /proc/cpuinfo, or None where that file does not exist."""
+def cpuinfo_field(*keys: str) -> str | None:
+    """The value of the first /proc/cpuinfo line whose key is one of `keys`; None where the file
+    cannot be read or has no such line. The one reader of that file: precision "auto" asks it
+    for the CPU's flags, training/ship.py and the benchmarks for its model name."""
     try:
         text = CPUINFO.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return None
     for line in text.splitlines():
         key, _, value = line.partition(":")
-        if key.strip() in ("flags", "Features"):
-            return set(value.split())
+        if key.strip() in keys:
+            return value.strip()
     return None
+
+
+def cpu_flags() -> set[str] | None:
+    """The CPU's feature flags from /proc/cpuinfo (``Features`` on ARM), or None where unread."""
+    flags = cpuinfo_field("flags", "Features")
+    return None if flags is None else set(flags.split())
+
+
+def cpu_model() -> str | None:
+    """The CPU's model name from /proc/cpuinfo, e.g. "AMD EPYC 7B13", or None where unread."""
+    return cpuinfo_field("model name")
 
 
 def cpu_native_bf16() -> tuple[bool, str]:

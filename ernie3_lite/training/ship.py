@@ -22,9 +22,10 @@ from pathlib import Path
 import torch
 
 from ernie3_lite.model.ernie3 import Ernie3Model
-from ernie3_lite.model.pretrained import export_from_checkpoint
 from ernie3_lite.tokenization import CharTokenizer
+from ernie3_lite.training.export import export_from_checkpoint
 from ernie3_lite.training.multitask import TASKS
+from ernie3_lite.training.precision import cpu_model
 
 
 def train(args: argparse.Namespace) -> None:
@@ -53,16 +54,8 @@ def machine() -> str:
     """What trained it, for training.json: the CPU (or GPU), its cores and torch's threads."""
     if torch.cuda.is_available():
         return f"{torch.cuda.get_device_name()} (CUDA)"
-    cpu = next((line.split(":", 1)[1].strip() for line in _cpuinfo().splitlines()
-                if line.startswith("model name")), "unknown CPU")
+    cpu = cpu_model() or "unknown CPU"
     return f"{cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, no GPU"
-
-
-def _cpuinfo() -> str:
-    try:
-        return Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""
 
 
 def vocab_name(poetry_share: float) -> str:

@@ -10,6 +10,7 @@ import yaml
 
 from ernie3_lite.cli import cli_main
 from ernie3_lite.training import precision as auto
+from ernie3_lite.training import ship
 from ernie3_lite.training.precision import (
     AutoPrecisionTrainer,
     choose_precision,
@@ -56,6 +57,19 @@ def test_native_bf16_cpu_gets_bf16_mixed(cpu):
 def test_unreadable_flags_are_treated_as_no_bf16(cpu):
     cpu(None)
     assert choose_precision("auto")[0] == "32-true"
+
+
+def test_the_cpu_model_comes_from_the_same_reader(cpu, tmp_path):
+    """`cpu_model` (training.json's "machine", the benchmarks' "cpu") reads the file the flags
+    come from: one reader of /proc/cpuinfo."""
+    cpu(AVX2_FLAGS)
+    assert auto.cpu_model() is None  # the fixture's file names no model
+    (tmp_path / "cpuinfo").write_text("processor\t: 0\nmodel name\t: AMD EPYC 7B13\n"
+                                      "flags\t\t: avx avx2\n", encoding="utf-8")
+    assert auto.cpu_model() == "AMD EPYC 7B13" and auto.cpu_flags() == {"avx", "avx2"}
+    assert ship.machine().startswith("AMD EPYC 7B13, ") and ship.machine().endswith(", no GPU")
+    (tmp_path / "cpuinfo").unlink()  # no /proc/cpuinfo (macOS, Windows)
+    assert auto.cpu_model() is None and ship.machine().startswith("unknown CPU, ")
 
 
 def test_explicit_value_wins_and_env_replaces_auto_only(cpu, monkeypatch):
