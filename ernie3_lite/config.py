@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ernie3_lite.atomic import atomic_write_text
-from ernie3_lite.errors import ConfigError
+from ernie3_lite.errors import ConfigError, check_int
 from ernie3_lite.files import read_text
 
 RECURRENCE_KINDS = ("xl", "same_layer")
@@ -43,13 +43,6 @@ class TaskType(IntEnum):
 
     NLU = 0  # knowledge masked LM, sentence reordering, sentence distance, UKTP
     NLG = 1  # document language modeling
-
-
-def _check_int(path: str, value: Any, *, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(path, f"={value!r} must be an int")
-    if value < minimum:
-        raise ConfigError(path, f"={value!r} must be >= {minimum}")
 
 
 def _check_probability(path: str, value: Any) -> None:
@@ -85,10 +78,10 @@ class StackConfig:
 
     def validate(self, path: str) -> None:
         """Raise `ConfigError` naming ``{path}.<field>`` for the first invalid value."""
-        _check_int(f"{path}.n_layer", self.n_layer, minimum=1)
-        _check_int(f"{path}.d_model", self.d_model, minimum=2)
-        _check_int(f"{path}.n_head", self.n_head, minimum=1)
-        _check_int(f"{path}.d_inner", self.d_inner, minimum=1)
+        check_int(f"{path}.n_layer", self.n_layer, minimum=1)
+        check_int(f"{path}.d_model", self.d_model, minimum=2)
+        check_int(f"{path}.n_head", self.n_head, minimum=1)
+        check_int(f"{path}.d_inner", self.d_inner, minimum=1)
         if self.d_model % self.n_head:
             raise ConfigError(
                 f"{path}.d_model", f"={self.d_model} must be divisible by n_head={self.n_head}"
@@ -198,13 +191,13 @@ class Ernie3Config:
         if self.share_task_modules and self.nlg != self.nlu:
             raise ConfigError(f"{p}.nlg", f"={self.nlg} must equal nlu={self.nlu} when "
                               "share_task_modules=True (one stack serves both paradigms)")
-        _check_int(f"{p}.vocab_size", self.vocab_size, minimum=1)
-        _check_int(f"{p}.type_vocab_size", self.type_vocab_size, minimum=1)
-        _check_int(f"{p}.num_task_types", self.num_task_types, minimum=len(TaskType))
-        _check_int(f"{p}.max_seq_len", self.max_seq_len, minimum=1)
-        _check_int(f"{p}.mem_len", self.mem_len, minimum=0)
+        check_int(f"{p}.vocab_size", self.vocab_size, minimum=1)
+        check_int(f"{p}.type_vocab_size", self.type_vocab_size, minimum=1)
+        check_int(f"{p}.num_task_types", self.num_task_types, minimum=len(TaskType))
+        check_int(f"{p}.max_seq_len", self.max_seq_len, minimum=1)
+        check_int(f"{p}.mem_len", self.mem_len, minimum=0)
         if self.clamp_len is not None:
-            _check_int(f"{p}.clamp_len", self.clamp_len, minimum=1)
+            check_int(f"{p}.clamp_len", self.clamp_len, minimum=1)
         _check_choice(f"{p}.recurrence", self.recurrence, RECURRENCE_KINDS)
         _check_choice(f"{p}.attention_impl", self.attention_impl, ATTENTION_IMPLS)
         _check_probability(f"{p}.dropout", self.dropout)
@@ -213,10 +206,10 @@ class Ernie3Config:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
                 raise ConfigError(f"{p}.{name}", f"={value!r} must be a positive float")
-        _check_int(f"{p}.sr_max_segments", self.sr_max_segments, minimum=1)
+        check_int(f"{p}.sr_max_segments", self.sr_max_segments, minimum=1)
         if self.sr_max_segments > 8:  # 8 segments already means 46233 classes
             raise ConfigError(f"{p}.sr_max_segments", f"={self.sr_max_segments} must be <= 8")
-        _check_int(f"{p}.num_sd_classes", self.num_sd_classes, minimum=2)
+        check_int(f"{p}.num_sd_classes", self.num_sd_classes, minimum=2)
 
     # ---- construction and serialisation
     @classmethod

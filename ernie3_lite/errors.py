@@ -4,7 +4,8 @@ Every layer raises them (data readers, the tokenizer, configs, checkpoints, the 
 they live below all of them: a low module never imports a higher one to raise its error. Each
 is a ValueError with a one-line message that names where the problem is:
 
-* `ConfigError`: a config field, ``Ernie3Config.nlg.n_head=3 must divide d_model``;
+* `ConfigError`: a config field, ``Ernie3Config.nlg.n_head=3 must divide d_model``
+  (`check_int` is the one int check that raises it);
 * `DataFormatError`: a data file and 1-based line, ``news/train.jsonl:12: ...``;
 * `UnsafeFileError`: a path that is not a readable regular file of allowed size;
 * `CheckpointError`: a refused, unreadable or unsafe checkpoint file or folder.
@@ -27,6 +28,20 @@ class ConfigError(ValueError):
     def relocated(self, old_prefix: str, new_prefix: str) -> ConfigError:
         # a StackConfig does not know where it is nested; its owner rewrites the path
         return ConfigError(self.path.replace(old_prefix, new_prefix, 1), self.rule)
+
+
+class ConfigTypeError(ConfigError, TypeError):
+    """A config value of the wrong type (``=2.0 must be an int``): a `ConfigError` that is also
+    a TypeError, so ``except TypeError`` and ``except ValueError`` both catch it."""
+
+
+def check_int(path: str, value: object, *, minimum: int) -> None:
+    """The one int validator of configs and constructors: an int (not a bool) >= `minimum`,
+    else `ConfigTypeError` / `ConfigError` naming the field `path` (``Owner.field``)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigTypeError(path, f"={value!r} must be an int")
+    if value < minimum:
+        raise ConfigError(path, f"={value!r} must be >= {minimum}")
 
 
 class DataFormatError(ValueError):

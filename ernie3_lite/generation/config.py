@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any
 
-from ernie3_lite.config import ConfigError
+from ernie3_lite.errors import ConfigError, check_int
 
 STRATEGIES = ("greedy", "sample", "beam")
 #: why a generation ended (`GenerationResult.stop_reason`)
@@ -21,13 +21,6 @@ STOP_REASONS = ("max_new_tokens", "stop_token", "stop_string", "end_of_document"
 
 def _field(name: str) -> str:
     return f"GenerationConfig.{name}"
-
-
-def _check_int(name: str, value: Any, *, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(_field(name), f"={value!r} must be an int")
-    if value < minimum:
-        raise ConfigError(_field(name), f"={value!r} must be >= {minimum}")
 
 
 def _check_float(name: str, value: Any, *, low: float, high: float = math.inf,
@@ -93,19 +86,19 @@ class GenerationConfig:
         if self.strategy not in STRATEGIES:
             raise ConfigError(_field("strategy"), f"={self.strategy!r} must be one of "
                               f"{STRATEGIES}")
-        _check_int("max_new_tokens", self.max_new_tokens, minimum=1)
-        _check_int("min_new_tokens", self.min_new_tokens, minimum=0)
+        check_int(_field("max_new_tokens"), self.max_new_tokens, minimum=1)
+        check_int(_field("min_new_tokens"), self.min_new_tokens, minimum=0)
         if self.min_new_tokens > self.max_new_tokens:
             raise ConfigError(_field("min_new_tokens"), f"={self.min_new_tokens} must be <= "
                               f"max_new_tokens={self.max_new_tokens}")
         _check_float("temperature", self.temperature, low=0.0)
-        _check_int("top_k", self.top_k, minimum=0)
+        check_int(_field("top_k"), self.top_k, minimum=0)
         _check_float("top_p", self.top_p, low=0.0, high=1.0)
         _check_float("repetition_penalty", self.repetition_penalty, low=0.0)
-        _check_int("num_beams", self.num_beams, minimum=1)
+        check_int(_field("num_beams"), self.num_beams, minimum=1)
         _check_float("length_penalty", self.length_penalty, low=0.0, low_inclusive=True)
         if self.seed is not None:
-            _check_int("seed", self.seed, minimum=0)
+            check_int(_field("seed"), self.seed, minimum=0)
         # lists are accepted and frozen into tuples (the dataclass stays hashable)
         object.__setattr__(self, "stop_tokens", _check_strings("stop_tokens", self.stop_tokens))
         object.__setattr__(self, "stop_strings",
@@ -113,9 +106,9 @@ class GenerationConfig:
         if not isinstance(self.start_of_document, bool):
             raise ConfigError(_field("start_of_document"),
                               f"={self.start_of_document!r} must be a bool")
-        _check_int("num_candidates", self.num_candidates, minimum=0)
+        check_int(_field("num_candidates"), self.num_candidates, minimum=0)
         if self.max_context is not None:
-            _check_int("max_context", self.max_context, minimum=2)
+            check_int(_field("max_context"), self.max_context, minimum=2)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> GenerationConfig:

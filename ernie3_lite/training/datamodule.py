@@ -39,6 +39,7 @@ from ernie3_lite import PACKAGE_ROOT
 from ernie3_lite.data.corpus import PretrainingCorpus, check_splits_have_records
 from ernie3_lite.data.segmentation import Segmenter
 from ernie3_lite.data.sentence_tasks import num_reorder_classes
+from ernie3_lite.errors import check_int
 from ernie3_lite.tokenization import CharTokenizer
 from ernie3_lite.training.multitask import (
     TASKS,
@@ -50,6 +51,7 @@ from ernie3_lite.training.multitask import (
     TaskData,
 )
 from ernie3_lite.training.parallel import data_parallel_coordinates
+from ernie3_lite.training.settings import complete_task_weights
 
 __all__ = ["TASKS", "Ernie3DataModule", "Progress"]
 
@@ -99,14 +101,14 @@ class Ernie3DataModule(L.LightningDataModule):
                 model's vocab_size grows with it.
         """
         super().__init__()
-        _check_int("batch_size", batch_size, minimum=1)
-        _check_int("dlm_batch_size", dlm_batch_size, minimum=1)
-        _check_int("seg_len", seg_len, minimum=1)
-        _check_int("max_segments", max_segments, minimum=1)
-        _check_int("max_len", max_len, minimum=2 + 2 * max_segments)  # room for m [SEP]s
-        _check_int("seed", seed, minimum=0)
-        _check_int("val_batches", val_batches, minimum=1)
-        _check_int("num_workers", num_workers, minimum=0)
+        check_int(f"{NAME}.batch_size", batch_size, minimum=1)
+        check_int(f"{NAME}.dlm_batch_size", dlm_batch_size, minimum=1)
+        check_int(f"{NAME}.seg_len", seg_len, minimum=1)
+        check_int(f"{NAME}.max_segments", max_segments, minimum=1)
+        check_int(f"{NAME}.max_len", max_len, minimum=2 + 2 * max_segments)  # room for m [SEP]s
+        check_int(f"{NAME}.seed", seed, minimum=0)
+        check_int(f"{NAME}.val_batches", val_batches, minimum=1)
+        check_int(f"{NAME}.num_workers", num_workers, minimum=0)
         if not 0.0 <= uktp_relation_prob <= 1.0:
             raise ValueError(f"{NAME}.uktp_relation_prob={uktp_relation_prob!r} must be in [0, 1]")
         if masking_units not in MASKING_UNITS:
@@ -118,7 +120,7 @@ class Ernie3DataModule(L.LightningDataModule):
         self.save_hyperparameters()
         self.data_dir = _resolve_data_dir(data_dir)
         self.poetry_share = float(poetry_share)
-        self.task_weights = _resolve_weights(task_weights)
+        self.task_weights = complete_task_weights(task_weights, owner=NAME)
         self.tasks = tuple(t for t in TASKS if self.task_weights[t] > 0)
         check_splits_have_records(self.data_dir, self.tasks)  # before hours of segmenting
         self.batch_size, self.max_len, self.max_segments = batch_size, max_len, max_segments
@@ -244,28 +246,6 @@ class Ernie3DataModule(L.LightningDataModule):
         if self._train is None:
             raise RuntimeError(f"{NAME}.{what}: call setup('fit') first")
         return self._train
-
-
-def _check_int(name: str, value, *, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{NAME}.{name}={value!r} must be an int")
-    if value < minimum:
-        raise ValueError(f"{NAME}.{name}={value!r} must be >= {minimum}")
-
-
-def _resolve_weights(weights: dict[str, float] | None) -> dict[str, float]:
-    """Every task's weight (1.0 unless given); at least one must be positive."""
-    weights = dict(weights or {})
-    unknown = sorted(set(weights) - set(TASKS))
-    if unknown:
-        raise ValueError(f"{NAME}.task_weights has unknown tasks {unknown}; tasks are {TASKS}")
-    for task, w in weights.items():
-        if isinstance(w, bool) or not isinstance(w, int | float) or not math.isfinite(w) or w < 0:
-            raise ValueError(f"{NAME}.task_weights[{task!r}]={w!r} must be a finite number >= 0")
-    resolved = {t: float(weights.get(t, 1.0)) for t in TASKS}
-    if not any(resolved.values()):
-        raise ValueError(f"{NAME}.task_weights={weights} must leave at least one task above 0")
-    return resolved
 
 
 def _resolve_data_dir(data_dir: str | Path) -> Path:

@@ -76,16 +76,23 @@ def uses_weight_decay(name: str, param: Tensor) -> bool:
     return param.ndim >= 2 and not name.endswith("bias")
 
 
-def complete_task_weights(task_weights: dict[str, float] | None) -> dict[str, float]:
-    """Every task's weight, 1.0 unless given; unknown names and negative weights raise."""
-    unknown = set(task_weights or {}) - set(TASKS)
+def complete_task_weights(task_weights: dict[str, float] | None, *,
+                          owner: str = "Ernie3PretrainModule") -> dict[str, float]:
+    """Every task's weight (ERNIE 3.0 §3.2: the loss is the weighted sum of the five tasks'),
+    1.0 unless given. Unknown names, a weight that is not a finite number >= 0, and weights
+    that leave no task above 0 raise ValueError naming ``owner.task_weights``. The one check
+    of the module and the data module (the CLI links the two)."""
+    weights = dict(task_weights or {})
+    unknown = sorted(set(weights) - set(TASKS))
     if unknown:
-        raise ValueError(f"task_weights has unknown tasks {sorted(unknown)}; tasks: {TASKS}")
-    weights = {task: 1.0 for task in TASKS} | dict(task_weights or {})
-    for task, weight in weights.items():
-        if not (math.isfinite(weight) and weight >= 0):
-            raise ValueError(f"task_weights[{task!r}]={weight} must be a finite float >= 0")
-    return weights
+        raise ValueError(f"{owner}.task_weights has unknown tasks {unknown}; tasks are {TASKS}")
+    for task, w in weights.items():
+        if isinstance(w, bool) or not isinstance(w, int | float) or not math.isfinite(w) or w < 0:
+            raise ValueError(f"{owner}.task_weights[{task!r}]={w!r} must be a finite number >= 0")
+    resolved = {t: float(weights.get(t, 1.0)) for t in TASKS}
+    if not any(resolved.values()):
+        raise ValueError(f"{owner}.task_weights={weights} must leave at least one task above 0")
+    return resolved
 
 
 def is_logging_step(trainer: L.Trainer | None) -> bool:

@@ -144,5 +144,5 @@ def test_cli_module_reports_an_error_with_status_2(tmp_path):
                cwd=tmp_path, timeout=60)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1] == (
-        "ernie3-lite fit: error: ValueError: Ernie3DataModule.batch_size=0 must be >= 1")
+        "ernie3-lite fit: error: ConfigError: Ernie3DataModule.batch_size=0 must be >= 1")
 
