@@ -35,8 +35,26 @@ from ernie3_lite.model.memory import Ernie3Memory
 from ernie3_lite.model.pretrained import read_config, read_weights, save_pretrained
 from ernie3_lite.model.stack import RelTransformerStack
 
-TOP_LEVEL_MODULES = ("embeddings", "universal", "nlu_proj", "nlu", "nlg_proj", "nlg", "mlm_head",
-                     "lm_head", "sentence_reorder_head", "sentence_distance_head")
+#: ERNIE 3.0's five pre-training tasks (§3.2) and what each one trains besides the shared
+#: embeddings and universal module (§3.1): its task-specific network, "nlu" or "nlg" (with the
+#: projection into it, ``<net>_proj``), and its head. The one routing table: the task list of
+#: training, the modules a task reaches (`task_modules`), the head calls FSDP2 must hook and
+#: `TOP_LEVEL_MODULES` are derived from it.
+TASK_ROUTES = {
+    "kmlm": ("nlu", "mlm_head"),  # knowledge masked LM
+    "dlm": ("nlg", "lm_head"),  # document LM
+    "sr": ("nlu", "sentence_reorder_head"),  # sentence reordering
+    "sd": ("nlu", "sentence_distance_head"),  # sentence distance
+    "uktp": ("nlu", "mlm_head"),  # universal knowledge-text prediction: masked tokens too
+}
+TASK_MODULES = {task: (f"{net}_proj", net, head) for task, (net, head) in TASK_ROUTES.items()}
+HEADS = tuple(dict.fromkeys(head for _, head in TASK_ROUTES.values()))
+TOP_LEVEL_MODULES = ("embeddings", "universal", "nlu_proj", "nlu", "nlg_proj", "nlg", *HEADS)
+
+
+def head_method(head: str) -> str:
+    """The `Ernie3Model` method that applies a head: ``mlm_head`` -> ``mlm_logits``."""
+    return head.removesuffix("_head") + "_logits"
 
 
 def task_ids_or_default(input_ids: Tensor, task_type_ids: Tensor | None,

@@ -36,8 +36,9 @@ from ernie3_lite.data.kmlm import KnowledgeMaskedLM, pack_documents
 from ernie3_lite.data.masking import EncodedText
 from ernie3_lite.data.sentence_tasks import SentenceDistance, SentenceReordering
 from ernie3_lite.data.uktp import KnowledgeTextPrediction
+from ernie3_lite.model.ernie3 import TASK_ROUTES
 
-TASKS = ("kmlm", "dlm", "sr", "sd", "uktp")
+TASKS = tuple(TASK_ROUTES)  # ("kmlm", "dlm", "sr", "sd", "uktp")
 NLU_TASKS = ("kmlm", "sr", "sd", "uktp")
 MIN_DLM_SEG_LEN = 8  # progressive learning never shrinks a document-LM segment below this
 

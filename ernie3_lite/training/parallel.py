@@ -30,29 +30,19 @@ import torch
 from torch import nn
 from torch.distributed.device_mesh import DeviceMesh
 
+from ernie3_lite.model.ernie3 import HEADS, TASK_MODULES, head_method
 from ernie3_lite.model.pretrained import fuse_split_projections
 from ernie3_lite.training.tensor_parallel import shard_layers, transformer_layers
 
 #: `Ernie3Model` methods the training step calls instead of ``forward``; FSDP2 must run its
 #: all-gather / reduce-scatter hooks around each of them, not only around ``forward``
-FSDP_FORWARD_METHODS = ("forward_nlu", "forward_nlg", "mlm_logits", "lm_logits",
-                        "sentence_reorder_logits", "sentence_distance_logits")
-
-
-#: the `Ernie3Model` modules that only some tasks' losses reach (`module.py`, task_losses);
-#: every task reaches the embeddings and the universal stack
-TASK_MODULES = {
-    "kmlm": ("nlu_proj", "nlu", "mlm_head"),
-    "uktp": ("nlu_proj", "nlu", "mlm_head"),
-    "sr": ("nlu_proj", "nlu", "sentence_reorder_head"),
-    "sd": ("nlu_proj", "nlu", "sentence_distance_head"),
-    "dlm": ("nlg_proj", "nlg", "lm_head"),
-}
+FSDP_FORWARD_METHODS = ("forward_nlu", "forward_nlg", *map(head_method, HEADS))
 
 
 def task_modules(model: nn.Module) -> dict[str, tuple[str, ...]]:
-    """`TASK_MODULES` of `model`: with ``config.share_task_modules`` (an ablation) the document
-    LM runs the NLU projection and stack, and the model has no `nlg_proj` / `nlg`."""
+    """`TASK_MODULES` of `model`, the modules only some tasks' losses reach (every task reaches
+    the embeddings and the universal stack): with ``config.share_task_modules`` (an ablation)
+    the document LM runs the NLU projection and stack, and the model has no `nlg_proj` / `nlg`."""
     config = getattr(model, "config", None)
     if not getattr(config, "share_task_modules", False):
         return dict(TASK_MODULES)
