@@ -19,7 +19,6 @@ cheapest ablation.
 
 from __future__ import annotations
 
-import filecmp
 import json
 from collections import Counter
 from collections.abc import Sequence
@@ -56,10 +55,10 @@ def main(argv: Sequence[str] | None = None) -> Path:
                                            warmup_steps=0, val_every=0,
                                            add_arguments=add_arguments)
     pretrained = Path(args.pretrained)
-    if not filecmp.cmp(pretrained / "vocab.txt", settings.data_dir / "vocab.txt", shallow=False):
-        raise SystemExit(f"{pretrained}/vocab.txt differs from {settings.data_dir}/vocab.txt: "
-                         "the scratch model would read other token ids")
-    # the scratch model gets the pre-trained one's exact config, so only the weights differ
+    if not (pretrained / "vocab.txt").is_file():
+        raise SystemExit(f"--pretrained {pretrained}: no vocab.txt (a save_pretrained folder)")
+    # the scratch model gets the pre-trained one's exact config and vocabulary (it may be
+    # vocab_poetry.txt, not the data folder's vocab.txt), so only the weights differ
     preset = "nano"
     scratch = finetuning.scratch_overrides(pretrained, preset)
     ft = finetuning.finetune_settings(settings, args)
@@ -69,7 +68,8 @@ def main(argv: Sequence[str] | None = None) -> Path:
             for start, folder in zip(STARTS, (pretrained, None), strict=True):
                 record = finetuning.finetune_record(
                     row_name(task, start), task, seed=seed, pretrained=folder, preset=preset,
-                    config_overrides=None if folder else scratch, **ft)
+                    config_overrides=None if folder else scratch,
+                    vocab_file=None if folder else pretrained / "vocab.txt", **ft)
                 print(f"{record.variant} seed {seed}: {record.steps} steps in "
                       f"{record.train_seconds:.0f} s (+{record.setup_seconds:.0f} s setup and "
                       f"evaluation): test {record.metrics['test']:.1f}, valid "
