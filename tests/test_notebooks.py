@@ -65,6 +65,13 @@ def test_opens_with_goals_and_modules_and_closes_with_summary_and_exercises(path
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_reads_the_fast_mode_switch(path):
-    sources = "\n".join(text(c) for c in load(path)["cells"] if c["cell_type"] == "code")
-    assert re.search(r"ERNIE3_FAST", sources), f"{path.name}: no fast-mode switch"
+def test_starts_with_the_shared_setup_and_does_not_copy_it(path):
+    """The set-up (fast mode ERNIE3_FAST, seeds, one thread, the font) is `ernie3_lite.notebook
+    .setup()`, called in the first code cell; no notebook repeats its steps by hand."""
+    code = [text(c) for c in load(path)["cells"] if c["cell_type"] == "code"]
+    assert "from ernie3_lite.notebook import" in code[0], f"{path.name}: no shared set-up import"
+    assert re.search(r"^course = setup\(", code[0], re.M), f"{path.name}: setup() not called"
+    copied = [pattern for pattern in (r"os\.environ\.get\(.ERNIE3_FAST", r"torch\.set_num_threads",
+                                      r"tempfile\.TemporaryDirectory")
+              if any(re.search(pattern, source) for source in code)]
+    assert not copied, f"{path.name}: repeats the set-up by hand: {copied}"
