@@ -7,10 +7,12 @@ variant once, so machine noise hits them alike):
 - module: the whole ``RelMultiHeadAttention`` call, qkv/r/o projections included (the
   projections are the same GEMMs in every variant, so they dilute the ratios).
 
-Variants: "reference" = kimiyoung's time-major einsum layout + classic rel_shift (baseline);
-"fast" = matmuls in (B, H, Q, K) layout + last-dim rel_shift (the training path); "sdpa" =
-F.scaled_dot_product_attention with the shifted position term as a float mask; "no-pos" =
-SDPA with no position term at all, a lower bound that is not Transformer-XL.
+Variants: "reference" = the readable path of ``attention.py`` (the paper's order of operations,
+batch-first, pad-and-reshape rel_shift; the baseline); "fast" = the tuned kernel of
+``attention_kernels.py`` (head-major GEMMs, strided-view rel_shift, mask and AC fused into the
+scores; the training path); "sdpa" = F.scaled_dot_product_attention with the shifted position
+term as a float mask; "no-pos" = SDPA with no position term at all, a lower bound that is not
+Transformer-XL.
 
 Reports forward+backward and no-grad forward: the median of ``--iters`` rounds after warm-up,
 best of ``--repeats`` medians. Outputs and all gradients must match the reference to 1e-4.
@@ -31,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from ernie3_lite.model.attention import IMPLS, RelMultiHeadAttention, relative_attention
-from ernie3_lite.model.attention_reference import reference_relative_attention
+from ernie3_lite.model.attention_kernels import fast_relative_attention
 from ernie3_lite.model.positions import causal_mask, relative_positions, sinusoid_embedding
 
 TOLERANCE = 1e-4
@@ -94,43 +96,39 @@ def module_variants(args):
 def core_variants(args):
     """Attention on already projected heads (what B3 compares), output (B, H, Q, Dh).
 
-    Each variant gets its inputs in its natural layout: the reference time-major leaves
-    [len, B, H, Dh], the batch-first paths (B, len, H, Dh) leaves seen through a transpose,
-    exactly as ``RelMultiHeadAttention`` produces them.
+    Every variant gets the (B, len, H, Dh) leaves seen through a transpose, exactly as
+    ``RelMultiHeadAttention`` produces them, and pos_keys (H, R, Dh).
     """
     torch.manual_seed(args.seed)
     b, n, d, q_len = args.batch, args.n_head, args.d_head, args.qlen
     k_len = args.mlen + q_len
     r_len = k_len + q_len - 1 if args.bidirectional else k_len
-    q, k, v = (torch.randn(b, t, n, d) for t in (q_len, k_len, k_len))  # (B, len, H, Dh)
-    r_k = torch.randn(r_len, n, d, requires_grad=True)  # [R, H, Dh]
+    batch_first = [torch.randn(b, t, n, d, requires_grad=True)
+                   for t in (q_len, k_len, k_len)]  # (B, len, H, Dh)
+    pos_keys = torch.randn(n, r_len, d, requires_grad=True)  # (H, R, Dh)
     u, v_bias = (torch.randn(n, d, requires_grad=True) for _ in range(2))
-    time_major = [t.transpose(0, 1).contiguous().requires_grad_() for t in (q, k, v)]
-    batch_first = [t.requires_grad_() for t in (q, k, v)]
     mask = None if args.bidirectional else causal_mask(qlen=q_len, mlen=args.mlen)
     common = dict(r_w_bias=u, r_r_bias=v_bias, scale=args.d_head ** -0.5, attn_mask=mask)
 
+    def heads() -> list[torch.Tensor]:
+        return [t.transpose(1, 2) for t in batch_first]  # (B, H, len, Dh)
+
     def reference() -> torch.Tensor:
-        vec, _ = reference_relative_attention(*time_major, r_k, **common)  # [Q, B, H, Dh]
-        return vec.permute(1, 2, 0, 3)  # (B, H, Q, Dh), a view
+        return relative_attention(*heads(), pos_keys, **common)[0]
 
     def fast(use_sdpa: bool) -> Callable[[], torch.Tensor]:
         def run() -> torch.Tensor:
-            heads = [t.transpose(1, 2) for t in batch_first]  # (B, H, len, Dh)
-            return relative_attention(*heads, r_k.transpose(0, 1), use_sdpa=use_sdpa, **common)[0]
+            return fast_relative_attention(*heads(), pos_keys, use_sdpa=use_sdpa, **common)[0]
         return run
 
     def no_pos() -> torch.Tensor:  # SDPA without the position term: a lower bound, not TXL
-        heads = [t.transpose(1, 2) for t in batch_first]  # (B, H, len, Dh)
-        return F.scaled_dot_product_attention(*heads, attn_mask=None if mask is None else ~mask)
+        return F.scaled_dot_product_attention(*heads(), attn_mask=None if mask is None else ~mask)
 
-    def grads() -> list[torch.Tensor]:  # d q, d k, d v in (B, len, H, Dh), whichever layout ran
-        qkv = [bf.grad if tm.grad is None else tm.grad.transpose(0, 1)
-               for tm, bf in zip(time_major, batch_first, strict=True)]
-        return qkv + [r_k.grad, u.grad, v_bias.grad]
+    def grads() -> list[torch.Tensor]:  # d q, d k, d v (B, len, H, Dh), d pos_keys, d u, d v
+        return [t.grad for t in batch_first] + [pos_keys.grad, u.grad, v_bias.grad]
 
     table = {"reference": reference, "fast": fast(False), "sdpa": fast(True), "no-pos": no_pos}
-    return table, [*time_major, *batch_first, r_k, u, v_bias], grads
+    return table, [*batch_first, pos_keys, u, v_bias], grads
 
 
 def check_equal(table, leaves, grads_of, skip=("no-pos",)) -> dict[str, float]:

@@ -8,8 +8,9 @@ after warm-up (best of ``--repeats`` medians where affordable) and PASS / NOT ME
   segments 16 x 128) vs a GPT with the same layer sizes, SDPA ``is_causal`` and learned
   absolute positions (batch 8 x 256: same tokens per step, same attention span), fp32 and
   bf16 autocast; target >= 0.75x. FLOPs/token use performance_notes §3.1 (TXL-corrected);
-- S2 relative-attention core, fast path vs the einsum + rel_shift reference, fwd+bwd at
-  Q = M = 128 (runs benchmarks/attention_speed.py); target >= 2.5x;
+- S2 relative-attention core, the "fast" kernel vs the readable "reference" path of
+  ``attention.py``, fwd+bwd at Q = M = 128 (runs benchmarks/attention_speed.py); target >= 2.5x
+  (set against the former time-major einsum reference);
 - S3 evaluation of a long stream of real news text: recurrence (segment 128, memory 384, TXL
   §3.2) vs the vanilla protocol (window 512 slid by 1, only its last position scored, the same
   model with memory off; Al-Rfou et al. 2018 as in TXL §4, Table 9); time per scored token,

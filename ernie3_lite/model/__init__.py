@@ -1,12 +1,18 @@
 """Model: Transformer-XL attention and memory, and the ERNIE 3.0 universal + task networks.
 
 Plain PyTorch (no Lightning, no data code). Reading order: `positions` and `attention`
-(relative attention, Transformer-XL §3.3) -> `memory` (segment recurrence, §3.2) -> `block`
-(one layer) -> `stack` (a module: layers + u/v + positions + memory) -> `ernie3` (ERNIE 3.0
-§3.1) -> `heads` -> `decoding` (exact K/V cache for generation).
+(relative attention as Transformer-XL §3.3 writes it) -> `memory` (segment recurrence, §3.2)
+-> `block` (one layer) -> `stack` (a module: layers + u/v + positions + memory) -> `ernie3`
+(ERNIE 3.0 §3.1) -> `heads` -> `decoding` (exact K/V cache for generation).
+`attention_kernels` holds the tuned kernels ("fast", "sdpa") tested equal to `attention`.
 """
 
-from ernie3_lite.model.attention import AttentionOutput, RelMultiHeadAttention, rel_shift
+from ernie3_lite.model.attention import (
+    AttentionOutput,
+    RelMultiHeadAttention,
+    rel_shift,
+    relative_attention,
+)
 from ernie3_lite.model.block import LayerOutput, PositionwiseFF, RelTransformerLayer
 from ernie3_lite.model.decoding import NLGCache, decode_step, greedy_decode, prefill
 from ernie3_lite.model.ernie3 import Ernie3Embeddings, Ernie3Model, NLGOutput, NLUOutput
@@ -47,6 +53,7 @@ __all__ = [
     "position_dtype",
     "prefill",
     "rel_shift",
+    "relative_attention",
     "relative_positions",
     "sinusoid_embedding",
     "update_memory",

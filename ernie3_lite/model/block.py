@@ -65,15 +65,17 @@ class RelTransformerLayer(nn.Module):
 
     def forward(self, h: Tensor, *, pos_emb: Tensor, r_w_bias: Tensor, r_r_bias: Tensor,
                 memory: Tensor | None = None, kv_cache: tuple[Tensor, Tensor] | None = None,
-                attn_mask: Tensor | None = None, need_weights: bool = False) -> LayerOutput:
+                attn_mask: Tensor | None = None, need_weights: bool = False,
+                pos_keys: Tensor | None = None) -> LayerOutput:
         """h (B, Q, d) -> LayerOutput; memory (B, M, d) raw residual states or kv_cache (k, v).
 
-        pos_emb (R, d); attn_mask bool broadcastable to (B, H, Q, K), True = masked.
+        pos_emb (R, d); attn_mask bool broadcastable to (B, H, Q, K), True = masked; pos_keys
+        (R, H*Dh) this layer's ``attn.pos_keys_of(pos_emb)``, if computed earlier (decoding).
         """
         normed_memory = None if memory is None else self.attn_norm(memory)  # (B, M, d)
         attended = self.attn(self.attn_norm(h), pos_emb=pos_emb, r_w_bias=r_w_bias,
                              r_r_bias=r_r_bias, memory=normed_memory, attn_mask=attn_mask,
-                             kv_cache=kv_cache, need_weights=need_weights)
+                             kv_cache=kv_cache, need_weights=need_weights, pos_keys=pos_keys)
         h = h + self.drop(attended.output)  # (B, Q, d)
         h = h + self.drop(self.ff(self.ff_norm(h)))  # (B, Q, d)
         return LayerOutput(h, attended.weights, attended.key_value)

@@ -6,17 +6,20 @@ carry no absolute position (positions only enter through R_{i-j} and u/v, TXL ar
 §3.3), caching the projected keys/values per layer is exact: a generated token's logits equal
 a full forward over the whole prefix (tested to 1e-5). Positions for a single query are simply
 the distances K-1..0, so `rel_shift` is the identity and the sinusoid table can be cached too,
-and so can each layer's position keys W_{k,R}R (kimiyoung's ``r_head_k``): projecting all K
-distances again is O(K·d²) per layer per token, more than everything else a step does. The
-cached keys/values sit in preallocated stores that grow in place (`kv_store.GrowingKeyValue`):
-appending by ``torch.cat`` copies the whole cache at every token.
+and so can each layer's position keys W_{k,R}R (``pos_keys``): projecting all K distances again
+is O(K·d²) per layer per token, more than everything else a step does. The cached keys/values
+sit in preallocated stores that grow in place (`kv_store.GrowingKeyValue`): appending by
+``torch.cat`` copies the whole cache at every token.
 
-Every entry point runs under ``torch.inference_mode`` (no autograd bookkeeping, a few percent
-per token at batch 1), so what it returns are inference tensors: for reading, not for training.
+A step runs the model's own layers (`RelTransformerLayer.forward` with ``kv_cache`` and the
+cached ``pos_keys``); with "fast" or "sdpa" attention, one unmasked query with causal positions
+goes to `attention_kernels.one_query_attention`. Every entry point runs under
+``torch.inference_mode`` (no autograd bookkeeping, a few percent per token at batch 1), so what
+it returns are inference tensors: for reading, not for training.
 
 This is only the caching machinery plus a greedy loop for tests; sampling strategies live in
 the generation module. The path is the one of `Ernie3Model.forward_nlg` (ERNIE 3.0 §3.1: universal
-module and NLG module, both causal), written out step by step.
+module and NLG module, both causal).
 """
 
 from __future__ import annotations
@@ -24,12 +27,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from ernie3_lite.config import TaskType
-from ernie3_lite.model.attention import one_query_attention
-from ernie3_lite.model.block import RelTransformerLayer
 from ernie3_lite.model.ernie3 import Ernie3Model, task_ids_or_default
 from ernie3_lite.model.kv_store import GrowingKeyValue
 from ernie3_lite.model.memory import Ernie3Memory
@@ -43,7 +43,7 @@ class NLGCache:
 
     token_type_ids / task_type_ids (B,): the ids given to generated tokens (those of the last
     prompt position). pos_tables: per stack name, sinusoid embeddings (P, d) of the distances
-    P-1..0; pos_keys: per stack name, per layer ``attn.position_keys`` of that table (P, H*Dh).
+    P-1..0; pos_keys: per stack name, per layer ``attn.pos_keys_of`` that table (P, H*Dh).
     """
 
     universal: list[KeyValue]
@@ -69,7 +69,7 @@ def prefill(model: Ernie3Model, input_ids: Tensor, *, memory: Ernie3Memory | Non
     ``model.eval()`` first: dropout would make the cache disagree with a full forward.
     task_type_ids (B, Q) defaults to `TaskType.NLG`, as in `Ernie3Model.forward_nlg`.
     """
-    if model.universal.layers[0].attn.q_net is not None:
+    if hasattr(model.universal.layers[0].attn, "q_net"):  # split_projections
         raise ValueError("decoding needs the full attention weights, not a tensor-parallel model's "
                          "heads: gather them (training.parallel.full_state_dict) into a new "
                          "Ernie3Model")
@@ -104,53 +104,25 @@ def decode_step(model: Ernie3Model, next_ids: Tensor,
 
 def _step_stack(stack: RelTransformerStack, x: Tensor, *, cache: NLGCache, name: str,
                 klen: int) -> tuple[Tensor, list[KeyValue]]:
-    """One token (B, 1, d) through a stack: ``RelTransformerStack.forward`` written out for
-    Q = 1, each layer handed its cached position keys. The decoding tests pin it to the full
-    forward, so a change to the pre-LN layer shows up there."""
-    pos_keys = _position_keys(cache, name, stack, klen=klen)  # per layer (K, H*Dh)
+    """One token (B, 1, d) through a stack: its layers, each with its cached keys/values and
+    position keys, then the final LayerNorm (`RelTransformerStack.forward` for Q = 1: no mask,
+    no dropout in eval mode, no memory to update)."""
+    pos_emb, pos_keys = _positions(cache, name, stack, klen=klen)  # (K, d), per layer (K, H*Dh)
     h, key_values = x, []
     for layer, entry, keys in zip(stack.layers, getattr(cache, name), pos_keys, strict=True):
         if not isinstance(entry, GrowingKeyValue):  # once after prefill, beam reordering
             entry = GrowingKeyValue.from_tensors(*entry, capacity=max(2 * klen, 64))
-        h, entry = _step_layer(layer, h, entry=entry, pos_keys=keys, r_w_bias=stack.r_w_bias,
-                               r_r_bias=stack.r_r_bias)
-        key_values.append(entry)
+        out = layer(h, pos_emb=pos_emb, r_w_bias=stack.r_w_bias, r_r_bias=stack.r_r_bias,
+                    kv_cache=entry, pos_keys=keys)
+        h = out.hidden  # (B, 1, d)
+        key_values.append(out.key_value)  # the entry grown in place by one position
     return stack.final_norm(h), key_values
 
 
-def _step_layer(layer: RelTransformerLayer, h: Tensor, *, entry: GrowingKeyValue,
-                pos_keys: Tensor, r_w_bias: Tensor,
-                r_r_bias: Tensor) -> tuple[Tensor, GrowingKeyValue]:
-    """`RelTransformerLayer.forward` for one unmasked query, h (B, 1, d), in functional form.
-
-    A decoding step does little arithmetic: it streams every weight of the NLG path once, and
-    on top of that pays per-op dispatch (benchmarks/README.md, S4). So the layer makes no module
-    calls, appends to the growing cache, and attends with `one_query_attention` (no mask: the
-    query sits at key K-1, every key is visible and ``rel_shift`` is the identity), whatever
-    ``attention_impl`` the config names; no dropout (decoding runs in eval mode). With the
-    growing cache: 10-14 % less time per generated token than module calls and ``torch.cat``.
-    """
-    attn, ff = layer.attn, layer.ff
-    bsz, n_head, d_head = h.size(0), attn.n_head, attn.d_head
-    x = F.layer_norm(h, h.shape[-1:], layer.attn_norm.weight, layer.attn_norm.bias,
-                     layer.attn_norm.eps)  # (B, 1, d)
-    q, k, v = F.linear(x, attn.qkv_net.weight).view(bsz, 1, 3, n_head, d_head).unbind(2)
-    entry = entry.append(k.transpose(1, 2), v.transpose(1, 2))  # + (B, H, 1, Dh) each
-    keys, values = entry  # (B, H, K, Dh) views of the store
-    q = q.view(bsz, n_head, 1, d_head)  # (B, 1, H, Dh) -> (B, H, 1, Dh): Q = 1, same memory
-    r_k = pos_keys.view(-1, n_head, d_head).transpose(0, 1)  # (H, K, Dh): W_{k,R}R per head
-    vec, _ = one_query_attention(q, keys, values, r_k, r_w_bias=r_w_bias, r_r_bias=r_r_bias,
-                                 scale=attn.scale)  # (B, H, 1, Dh)
-    h = h + F.linear(vec.view(bsz, 1, n_head * d_head), attn.o_net.weight)  # (B, 1, d)
-    x = F.layer_norm(h, h.shape[-1:], layer.ff_norm.weight, layer.ff_norm.bias,
-                     layer.ff_norm.eps)
-    x = F.gelu(F.linear(x, ff.fc_in.weight, ff.fc_in.bias), approximate=ff.act.approximate)
-    return h + F.linear(x, ff.fc_out.weight, ff.fc_out.bias), entry  # (B, 1, d)
-
-
-def _position_keys(cache: NLGCache, name: str, stack: RelTransformerStack, *,
-                   klen: int) -> list[Tensor]:
-    """Per-layer position keys (K, H*Dh) of distances K-1..0: views of the cached tables.
+def _positions(cache: NLGCache, name: str, stack: RelTransformerStack, *,
+               klen: int) -> tuple[Tensor, list[Tensor]]:
+    """Sinusoids (K, d) and per-layer position keys (K, H*Dh) of distances K-1..0: views of the
+    cached tables.
 
     The tables list distances in descending order, P-1..0 (clamped like the stack's), so the
     last K rows are exactly what a query at key index K-1 needs: a slice, no gather.
@@ -161,10 +133,11 @@ def _position_keys(cache: NLGCache, name: str, stack: RelTransformerStack, *,
                                        clamp_len=stack.clamp_len,
                                        device=cache.universal[0][0].device,
                                        dtype=position_dtype(stack.r_w_bias.dtype))  # (P,)
-        table = cache.pos_tables[name] = sinusoid_embedding(distances, stack.d_model)  # (P, d)
-        cache.pos_keys[name] = [layer.attn.position_keys(table.to(stack.r_w_bias.dtype))
+        table = sinusoid_embedding(distances, stack.d_model).to(stack.r_w_bias.dtype)  # (P, d)
+        cache.pos_tables[name] = table
+        cache.pos_keys[name] = [layer.attn.pos_keys_of(table)
                                 for layer in stack.layers]  # per layer (P, H*Dh)
-    return [keys[-klen:] for keys in cache.pos_keys[name]]  # per layer (K, H*Dh)
+    return table[-klen:], [keys[-klen:] for keys in cache.pos_keys[name]]
 
 
 @torch.inference_mode()

@@ -2,7 +2,9 @@
 
 The ground truth is a per-(i, j) loop over the four-term score A^rel_ij written from the paper,
 with W_q, W_{k,E}, W_v, W_{k,R}, u, v pulled out of the module's weights and the sinusoid
-computed with ``math.sin``; every implementation is checked against it and against each other.
+computed with ``math.sin``; every implementation is checked against it and against each other:
+the readable path (`attention.relative_attention`), the tuned kernels (`attention_kernels`) and
+kimiyoung's time-major layout (`txl_reference`, a test helper).
 """
 
 from __future__ import annotations
@@ -11,9 +13,15 @@ import math
 
 import pytest
 import torch
+from txl_reference import rel_shift_time_major, time_major_attention
 
-from ernie3_lite.model.attention import IMPLS, RelMultiHeadAttention, rel_shift
-from ernie3_lite.model.attention_reference import rel_shift_time_major
+from ernie3_lite.model.attention import (
+    IMPLS,
+    RelMultiHeadAttention,
+    rel_shift,
+    relative_attention,
+)
+from ernie3_lite.model.attention_kernels import fast_relative_attention, strided_rel_shift
 from ernie3_lite.model.positions import causal_mask, relative_positions, sinusoid_embedding
 
 D_MODEL, N_HEAD, D_HEAD = 8, 2, 4
@@ -78,15 +86,22 @@ def test_rel_shift_equals_index_gather(qlen, mlen, bidirectional):
     # causal positions cover exactly the cells the causal mask keeps; bidirectional covers all
     assert torch.equal(valid, ~causal_mask(qlen=qlen, mlen=mlen)) or bidirectional
     assert bool(valid.all()) or not bidirectional
-    for out in (rel_shift(x, klen=klen),
+    for out in (rel_shift(x, klen=klen), strided_rel_shift(x, klen=klen),
                 rel_shift_time_major(x.permute(2, 3, 0, 1), klen=klen).permute(2, 3, 0, 1)):
         assert out.shape == (2, 3, qlen, klen)
         assert torch.equal(out[..., valid], expected[..., valid])
 
 
 def test_rel_shift_rejects_too_few_positions():
-    with pytest.raises(ValueError, match="R >= klen"):
-        rel_shift(torch.zeros(1, 1, 2, 3), klen=4)
+    for shift in (rel_shift, strided_rel_shift):
+        with pytest.raises(ValueError, match="R >= klen"):
+            shift(torch.zeros(1, 1, 2, 3), klen=4)
+
+
+def test_the_kernels_rel_shift_is_a_view_for_bidirectional_positions():
+    x = torch.randn(2, 3, 4, 9)  # Q = 4, K = 6, R = K + Q - 1
+    out = strided_rel_shift(x, klen=6)
+    assert out.untyped_storage().data_ptr() == x.untyped_storage().data_ptr()
 
 
 def test_causal_mask_hides_exactly_the_future():
@@ -220,6 +235,61 @@ def test_impls_agree_on_outputs_and_gradients(case):
             torch.testing.assert_close(g, ref, atol=1e-5, rtol=1e-5)
 
 
+CORE_CASES = {  # name: (qlen, mlen, bidirectional, mask kind); the first is the one-query kernel
+    "one_query_decoding": (1, 6, False, None),
+    "causal_memory": (5, 3, False, "causal"),
+    "bidirectional_padding": (5, 0, True, "padding"),
+    "bidirectional_memory_padded_query": (4, 2, True, "dead_row"),
+}
+
+
+@pytest.mark.parametrize("case", list(CORE_CASES))
+def test_kernels_equal_the_readable_core_and_kimiyoungs_layout(case):
+    """The cores on projected heads: the readable path, each kernel and the time-major layout
+    agree on values, weights and every input gradient (u, v and pos_keys included)."""
+    qlen, mlen, bidirectional, mask_kind = CORE_CASES[case]
+    klen, n_head, d_head, bsz = mlen + qlen, 3, 4, 2
+    rlen = klen + qlen - 1 if bidirectional else klen
+    gen = torch.Generator().manual_seed(5)
+    inputs = [torch.randn(*shape, dtype=torch.float64, generator=gen) for shape in (
+        (bsz, n_head, qlen, d_head), (bsz, n_head, klen, d_head), (bsz, n_head, klen, d_head),
+        (n_head, rlen, d_head), (n_head, d_head), (n_head, d_head))]
+    mask = causal_mask(qlen=qlen, mlen=mlen) if mask_kind == "causal" else None
+    if mask_kind in ("padding", "dead_row"):
+        mask = torch.zeros(bsz, 1, qlen, klen, dtype=torch.bool)
+        mask[1, ..., -2:] = True  # padding keys of the second example
+        if mask_kind == "dead_row":
+            mask[0, :, -1] = True  # a query that sees no key at all
+    grad_out = torch.linspace(-1, 1, bsz * n_head * qlen * d_head, dtype=torch.float64)
+
+    def run(core):
+        leaves = [t.clone().requires_grad_() for t in inputs]
+        q, k, v, pos_keys, u, v_bias = leaves
+        out, weights = core(q, k, v, pos_keys, r_w_bias=u, r_r_bias=v_bias, scale=0.35,
+                            attn_mask=mask)
+        (out * grad_out.view_as(out)).sum().backward()
+        return [out, weights] + [t.grad for t in leaves]
+
+    def time_major(q, k, v, pos_keys, **kw):
+        out, weights = time_major_attention(q.permute(2, 0, 1, 3), k.permute(2, 0, 1, 3),
+                                            v.permute(2, 0, 1, 3), pos_keys.transpose(0, 1), **kw)
+        return out.permute(1, 2, 0, 3), weights.permute(2, 3, 0, 1)  # batch-first again
+
+    def kernel(use_sdpa):
+        def core(*args, **kw):
+            return fast_relative_attention(*args, **kw, use_sdpa=use_sdpa, need_weights=True)
+        return core
+
+    want = run(relative_attention)
+    for name, core in (("time-major", time_major), ("fast", kernel(False)),
+                       ("sdpa", kernel(True))):
+        got = run(core)
+        for n, (a, b) in enumerate(zip(got, want, strict=True)):
+            if a is None and name == "sdpa" and n == 1:
+                continue  # SDPA keeps its weights
+            torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-12, msg=f"{name} output {n}")
+
+
 def test_sdpa_with_need_weights_falls_back_to_fast():
     fast, u, v = make_attn("fast")
     sdpa, _, _ = make_attn("sdpa")
@@ -267,24 +337,23 @@ def test_token_by_token_decoding_with_cache_equals_full_causal_pass(impl):
 
 
 @pytest.mark.parametrize("impl", IMPLS)
-def test_precomputed_position_keys_equal_projecting_them(impl):
-    """``pos_keys`` (what decoding caches) gives the same output, and "fast"/"sdpa" then skip
-    the W_{k,R} projection; "reference" always projects, as kimiyoung's code does."""
+def test_precomputed_pos_keys_equal_projecting_them(impl):
+    """``pos_keys`` (what decoding caches) gives the same output and skips the W_{k,R}
+    projection."""
     attn, u, v = make_attn(impl)
     h, memory, mask, pos_emb, _ = make_case("nlg_causal_memory")
     kwargs = dict(pos_emb=pos_emb, r_w_bias=u, r_r_bias=v, memory=memory, attn_mask=mask)
     projected = attn(h, **kwargs, need_weights=True)
-    pos_keys = attn.position_keys(pos_emb)  # (R, H*Dh)
+    pos_keys = attn.pos_keys_of(pos_emb)  # (R, H*Dh)
     calls = []
     attn.r_net.register_forward_hook(lambda *_: calls.append(1))
     cached = attn(h, **kwargs, need_weights=True, pos_keys=pos_keys)
     assert pos_keys.shape == (pos_emb.shape[0], N_HEAD * D_HEAD)
-    assert len(calls) == (1 if impl == "reference" else 0)
+    assert not calls
     for a, b in zip(cached[:2], projected[:2], strict=True):
         torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-12)
-    if impl != "reference":
-        with pytest.raises(ValueError, match="pos_keys must be"):
-            attn(h, **kwargs, pos_keys=pos_keys[1:])
+    with pytest.raises(ValueError, match="pos_keys must be"):
+        attn(h, **kwargs, pos_keys=pos_keys[1:])
 
 
 # --------------------------------------------------------------------- gradients and masking

@@ -95,7 +95,7 @@ def test_long_generation_grows_the_position_table():
 
 
 @pytest.mark.parametrize("impl", ["fast", "sdpa"])
-def test_decode_steps_reuse_the_cached_position_keys(impl):
+def test_decode_steps_reuse_the_cached_pos_keys(impl):
     """W_{k,R}R is projected once per table size, not once per step and layer."""
     model = make_model(attention_impl=impl)
     ids = token_ids(2, 12)

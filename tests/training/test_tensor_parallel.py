@@ -18,6 +18,7 @@ from ernie3_lite.config import Ernie3Config
 from ernie3_lite.model import Ernie3Model
 from ernie3_lite.model.attention import RelMultiHeadAttention
 from ernie3_lite.model.decoding import prefill
+from ernie3_lite.model.positions import relative_positions, sinusoid_embedding
 from ernie3_lite.model.pretrained import fuse_split_projections, save_pretrained
 from ernie3_lite.training.parallel import full_state_dict
 from ernie3_lite.training.tensor_parallel import check_divisible, shard_layers
@@ -63,7 +64,7 @@ def nlu_and_nlg_loss(model: Ernie3Model, ids: torch.Tensor) -> torch.Tensor:
     return nlu.logsumexp(-1).mean() + model.lm_logits(second.hidden).logsumexp(-1).mean()
 
 
-@pytest.mark.parametrize("attention_impl", ["fast", "sdpa"])
+@pytest.mark.parametrize("attention_impl", ["reference", "fast", "sdpa"])
 def test_split_model_matches_the_plain_model_in_loss_and_gradients(tp_mesh, attention_impl):
     plain = make_model(attention_impl)
     split = copy.deepcopy(plain)
@@ -110,13 +111,31 @@ def test_split_projections_are_the_same_function_and_save_like_the_fused_one(tmp
                                   layer.attn.v_net.weight]), fused)
     torch.testing.assert_close(model.forward_nlg(ids).hidden, want, rtol=0, atol=1e-12)
     with pytest.raises(ValueError, match="full attention weights"):
-        prefill(model, ids)  # decoding reads qkv_net
+        prefill(model, ids)  # a tensor-parallel model's heads live on several ranks
     loaded = Ernie3Model.from_pretrained(save_pretrained(model, tmp_path / "saved")).double()
     assert "universal.layers.0.attn.qkv_net.weight" in loaded.state_dict()
     torch.testing.assert_close(loaded.forward_nlg(ids).hidden, want, rtol=0, atol=1e-12)
 
 
-def test_the_reference_attention_cannot_be_split():
-    attn = RelMultiHeadAttention(d_model=8, n_head=2, d_head=4, impl="reference")
-    with pytest.raises(ValueError, match="reference attention reads qkv_net"):
-        attn.split_projections()
+@pytest.mark.parametrize("impl", ["reference", "fast", "sdpa"])
+def test_every_attention_impl_can_be_split(impl):
+    """The projections are shared by all impls, so the readable path splits too."""
+    torch.manual_seed(0)
+    attn = RelMultiHeadAttention(d_model=8, n_head=2, d_head=4, impl=impl).double()
+    h = torch.randn(2, 3, 8, dtype=torch.float64)
+    u, v = torch.randn(2, 4, dtype=torch.float64), torch.randn(2, 4, dtype=torch.float64)
+
+    def run(memory):
+        klen = 3 + (0 if memory is None else memory.shape[1])
+        pos = relative_positions(qlen=3, klen=klen, bidirectional=True, dtype=torch.float64)
+        return attn(h, pos_emb=sinusoid_embedding(pos, 8), r_w_bias=u, r_r_bias=v, memory=memory)
+
+    memories = (None, torch.randn(2, 2, 8, dtype=torch.float64))
+    want = [run(memory) for memory in memories]
+    attn.split_projections()
+    assert not hasattr(attn, "qkv_net") and hasattr(attn, "q_net")
+    for memory, expected in zip(memories, want, strict=True):
+        got = run(memory)
+        torch.testing.assert_close(got.output, expected.output, rtol=0, atol=1e-12)
+        for a, b in zip(got.key_value, expected.key_value, strict=True):
+            torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
